@@ -1,0 +1,236 @@
+#include "api/http_server.hpp"
+
+#include <civetweb.h>
+#include <nlohmann/json.hpp>
+
+#include <mutex>
+#include <stdexcept>
+
+namespace skulk::api {
+namespace {
+
+const char *reason_phrase(int status) {
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 422: return "Unprocessable Entity";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "";
+    }
+}
+
+std::string default_error_type(int status) {
+    if (status == 404) return "not_found_error";
+    if (status == 413) return "request_too_large";
+    if (status >= 500) return "server_error";
+    return "invalid_request_error";
+}
+
+std::vector<std::string> split_path(std::string_view path) {
+    std::vector<std::string> out;
+    size_t i = 0;
+    while (i < path.size()) {
+        while (i < path.size() && path[i] == '/') ++i;
+        size_t j = path.find('/', i);
+        if (j == std::string_view::npos) j = path.size();
+        if (j > i) out.emplace_back(path.substr(i, j - i));
+        i = j;
+    }
+    return out;
+}
+
+std::string url_decode(std::string_view s) {
+    std::string out(s.size() + 1, '\0');
+    const int n = mg_url_decode(s.data(), int(s.size()), out.data(), int(out.size()), 1);
+    out.resize(n < 0 ? 0 : size_t(n));
+    return out;
+}
+
+std::map<std::string, std::string> parse_query(const char *qs) {
+    std::map<std::string, std::string> out;
+    if (!qs) return out;
+    std::string_view rest(qs);
+    while (!rest.empty()) {
+        size_t amp = rest.find('&');
+        std::string_view pair = rest.substr(0, amp);
+        size_t eq = pair.find('=');
+        if (!pair.empty())
+            out[url_decode(pair.substr(0, eq))] = eq == std::string_view::npos ? "" : url_decode(pair.substr(eq + 1));
+        if (amp == std::string_view::npos) break;
+        rest.remove_prefix(amp + 1);
+    }
+    return out;
+}
+
+int begin_request(mg_connection *conn) {
+    auto *server = static_cast<HttpServer *>(mg_get_user_data(mg_get_context(conn)));
+    return server->dispatch(conn);
+}
+
+} // namespace
+
+void HttpResponse::send(int status, std::string_view content_type, std::string_view body) {
+    if (started_) return;
+    started_ = true;
+    mg_printf(conn_,
+              "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\n"
+              "Access-Control-Allow-Origin: *\r\nCache-Control: no-cache\r\n\r\n",
+              status, reason_phrase(status), int(content_type.size()), content_type.data(), body.size());
+    if (!body.empty()) mg_write(conn_, body.data(), body.size());
+}
+
+void HttpResponse::send_error(int status, std::string_view message, std::string_view type,
+                              std::string_view code) {
+    nlohmann::json err = {{"message", message},
+                          {"type", type.empty() ? default_error_type(status) : std::string(type)},
+                          {"param", nullptr},
+                          {"code", code.empty() ? nlohmann::json(status) : nlohmann::json(code)}};
+    send_json(status, nlohmann::json{{"error", err}}.dump());
+}
+
+void HttpResponse::start_stream(int status, std::string_view content_type) {
+    if (started_) return;
+    started_ = streaming_ = true;
+    mg_printf(conn_,
+              "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nTransfer-Encoding: chunked\r\n"
+              "Access-Control-Allow-Origin: *\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n\r\n",
+              status, reason_phrase(status), int(content_type.size()), content_type.data());
+}
+
+bool HttpResponse::write(std::string_view chunk) {
+    if (!streaming_ || ended_) return false;
+    if (chunk.empty()) return true;
+    return mg_send_chunk(conn_, chunk.data(), unsigned(chunk.size())) > 0;
+}
+
+void HttpResponse::end_stream() {
+    if (!streaming_ || ended_) return;
+    ended_ = true;
+    mg_send_chunk(conn_, "", 0);
+}
+
+HttpServer::HttpServer(HttpOptions options) : options_(std::move(options)) {
+    static std::once_flag once;
+    std::call_once(once, [] { mg_init_library(0); });
+}
+
+HttpServer::~HttpServer() { stop(); }
+
+void HttpServer::route(std::string method, std::string pattern, Handler handler) {
+    routes_.push_back(Route{std::move(method), split_path(pattern), std::move(handler)});
+}
+
+void HttpServer::start() {
+    const std::string ports = options_.bind_address + ":" + std::to_string(options_.port);
+    const std::string threads = std::to_string(options_.threads);
+    const char *opts[] = {"listening_ports", ports.c_str(), "num_threads", threads.c_str(),
+                          "enable_keep_alive", "yes", "request_timeout_ms", "600000", nullptr};
+    mg_callbacks callbacks{};
+    callbacks.begin_request = begin_request;
+    char error_text[256] = {0};
+    mg_init_data init{};
+    init.callbacks = &callbacks;
+    init.user_data = this;
+    init.configuration_options = opts;
+    mg_error_data error{};
+    error.text = error_text;
+    error.text_buffer_size = sizeof error_text;
+    ctx_ = mg_start2(&init, &error);
+    if (!ctx_)
+        throw std::runtime_error("cannot serve HTTP on " + ports + ": " +
+                                 (error_text[0] ? error_text : "civetweb failed to start"));
+    mg_server_port sp[4];
+    const int n = mg_get_server_ports(ctx_, 4, sp);
+    bound_port_ = n > 0 ? sp[0].port : options_.port;
+}
+
+void HttpServer::stop() {
+    if (ctx_) mg_stop(ctx_);
+    ctx_ = nullptr;
+}
+
+const HttpServer::Route *HttpServer::match(const std::string &method, const std::string &path,
+                                           std::vector<std::string> &params, bool &path_known) const {
+    const auto segs = split_path(path);
+    path_known = false;
+    for (const auto &r : routes_) {
+        if (r.segments.size() != segs.size()) continue;
+        std::vector<std::string> caps;
+        bool ok = true;
+        for (size_t i = 0; i < segs.size() && ok; ++i) {
+            const auto &p = r.segments[i];
+            if (p.size() > 1 && p.front() == '{' && p.back() == '}')
+                caps.push_back(url_decode(segs[i]));
+            else
+                ok = p == segs[i];
+        }
+        if (!ok) continue;
+        path_known = true;
+        if (r.method == method) {
+            params = std::move(caps);
+            return &r;
+        }
+    }
+    return nullptr;
+}
+
+int HttpServer::dispatch(mg_connection *conn) {
+    const mg_request_info *ri = mg_get_request_info(conn);
+    HttpRequest req;
+    req.method = ri->request_method ? ri->request_method : "";
+    req.path = ri->local_uri ? ri->local_uri : "/";
+    req.query = parse_query(ri->query_string);
+    for (int i = 0; i < ri->num_headers; ++i) {
+        std::string name = ri->http_headers[i].name;
+        for (auto &c : name) c = char(std::tolower(static_cast<unsigned char>(c)));
+        req.headers[name] = ri->http_headers[i].value;
+    }
+    HttpResponse res(conn);
+    if (req.method == "OPTIONS") { // CORS preflight
+        mg_printf(conn, "HTTP/1.1 204 No Content\r\nAccess-Control-Allow-Origin: *\r\n"
+                        "Access-Control-Allow-Methods: GET, POST, PUT, DELETE, OPTIONS\r\n"
+                        "Access-Control-Allow-Headers: *\r\nContent-Length: 0\r\n\r\n");
+        return 204;
+    }
+    bool path_known = false;
+    const Route *route = match(req.method, req.path, req.params, path_known);
+    if (!route) {
+        if (path_known)
+            res.send_error(405, "method " + req.method + " not allowed on " + req.path);
+        else
+            res.send_error(404, "no such route: " + req.method + " " + req.path);
+        return res.started() ? 404 : 0;
+    }
+    if (ri->content_length > 0 && size_t(ri->content_length) > options_.max_body_bytes) {
+        res.send_error(413, "request body of " + std::to_string(ri->content_length) + " bytes exceeds the limit of " +
+                                std::to_string(options_.max_body_bytes) + " bytes");
+        return 413;
+    }
+    char buf[16384];
+    for (int n; (n = mg_read(conn, buf, sizeof buf)) > 0;) {
+        req.body.append(buf, size_t(n));
+        if (req.body.size() > options_.max_body_bytes) {
+            res.send_error(413, "request body exceeds the limit of " + std::to_string(options_.max_body_bytes) +
+                                    " bytes");
+            return 413;
+        }
+    }
+    try {
+        route->handler(req, res);
+    } catch (const std::exception &e) {
+        if (!res.started()) res.send_error(500, std::string("internal error: ") + e.what());
+    }
+    if (!res.started()) res.send_error(500, "handler produced no response");
+    res.end_stream();
+    return 200;
+}
+
+} // namespace skulk::api

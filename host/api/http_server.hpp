@@ -1,0 +1,97 @@
+// The daemon's HTTP front: a thin layer over civetweb. Subsystems register
+// routes; handlers get the parsed request and answer through HttpResponse,
+// either whole (send) or as a stream (start_stream + write, chunked).
+//
+// All JSON stays in this layer and the adapters: handlers build their JSON
+// here, the subsystems below speak C++ types.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct mg_connection;
+struct mg_context;
+
+namespace skulk::api {
+
+struct HttpRequest {
+    std::string method;
+    std::string path;                       // without the query string
+    std::map<std::string, std::string> query;  // decoded ?a=b&c=d
+    std::map<std::string, std::string> headers; // lower-cased names
+    std::string body;
+    std::vector<std::string> params;        // captures of a route pattern's {x}
+};
+
+class HttpResponse {
+public:
+    explicit HttpResponse(mg_connection *conn) : conn_(conn) {}
+    // A whole response. Content-Length is set; CORS is always allowed.
+    void send(int status, std::string_view content_type, std::string_view body);
+    void send_json(int status, std::string_view json) { send(status, "application/json", json); }
+    // The error envelope of API.md: {"error":{"message","type","param","code"}}.
+    void send_error(int status, std::string_view message, std::string_view type = {},
+                    std::string_view code = {});
+    // A streamed response (SSE, NDJSON): chunked transfer encoding.
+    void start_stream(int status, std::string_view content_type);
+    // false once the client has gone away.
+    bool write(std::string_view chunk);
+    void end_stream();
+    bool started() const { return started_; }
+
+private:
+    mg_connection *conn_;
+    bool started_ = false;
+    bool streaming_ = false;
+    bool ended_ = false;
+};
+
+using Handler = std::function<void(const HttpRequest &, HttpResponse &)>;
+
+struct HttpOptions {
+    std::string bind_address = "0.0.0.0";
+    int port = 52415;            // 0: pick a free port (see bound_port())
+    int threads = 16;
+    size_t max_body_bytes = 8 << 20; // larger bodies get 413
+};
+
+class HttpServer {
+public:
+    explicit HttpServer(HttpOptions options);
+    ~HttpServer();
+    HttpServer(const HttpServer &) = delete;
+    HttpServer &operator=(const HttpServer &) = delete;
+
+    // pattern: an exact path, or with {name} segments ("/instance/{id}").
+    // Register before start().
+    void route(std::string method, std::string pattern, Handler handler);
+
+    // Throws std::runtime_error with the reason when the port cannot be bound.
+    void start();
+    void stop();
+    int bound_port() const { return bound_port_; }
+
+    // civetweb entry (public for the C callback only).
+    int dispatch(mg_connection *conn);
+
+private:
+    struct Route {
+        std::string method;
+        std::vector<std::string> segments;
+        Handler handler;
+    };
+    const Route *match(const std::string &method, const std::string &path,
+                       std::vector<std::string> &params, bool &path_known) const;
+
+    HttpOptions options_;
+    std::vector<Route> routes_;
+    mg_context *ctx_ = nullptr;
+    int bound_port_ = 0;
+};
+
+} // namespace skulk::api

@@ -1,0 +1,114 @@
+#include "config/options.hpp"
+
+#include "common/paths.hpp"
+#include "common/version.hpp"
+
+#include <boost/program_options.hpp>
+
+#include <cstdlib>
+#include <sstream>
+
+namespace po = boost::program_options;
+
+namespace skulk::config {
+namespace {
+
+std::vector<std::string> split_list(const std::string &s, char sep) {
+    std::vector<std::string> out;
+    std::stringstream ss(s);
+    for (std::string item; std::getline(ss, item, sep);)
+        if (!item.empty()) out.push_back(item);
+    return out;
+}
+
+const char *env(const char *name) {
+    const char *v = std::getenv(name);
+    return v && *v ? v : nullptr;
+}
+
+} // namespace
+
+ParseResult parse_daemon_args(int argc, char **argv) {
+    ParseResult r;
+    Options &o = r.options;
+    int verbose = 0, quiet = 0;
+    std::vector<std::string> plugin_dirs, peers;
+    std::string data_dir, config_file;
+
+    po::options_description desc("Usage: skulk-host [options]\n       skulk-host plugins [--plugin-dir DIR] [--json]\n\nOptions");
+    desc.add_options()
+        ("help,h", "show this help and exit")
+        ("version", "print the version and exit")
+        ("api-port", po::value<int>(&o.api_port), "HTTP API port (default 52415)")
+        ("no-api", po::bool_switch(&o.no_api), "do not serve the HTTP API on this node")
+        ("data-dir", po::value<std::string>(&data_dir), "state directory (default $SKULK_HOME or ~/.local/share/skulk)")
+        ("config", po::value<std::string>(&config_file), "cluster config file (skulk.yaml)")
+        ("plugin-dir", po::value<std::vector<std::string>>(&plugin_dirs), "plugin directory (repeatable; default $SKULK_PLUGIN_DIR, the install's lib dir, then plugins/ next to the binary)")
+        ("cluster-port", po::value<int>(&o.cluster_port), "ZeroMQ cluster port (default 52416; 0 picks a free one)")
+        ("bootstrap-peers", po::value<std::vector<std::string>>(&peers), "peers to dial, tcp://host:port[,...]")
+        ("namespace", po::value<std::string>(&o.cluster_namespace), "cluster namespace (overrides SKULK_NAMESPACE)")
+        ("force-master", po::bool_switch(&o.force_master), "always win the election")
+        ("place", po::value<std::vector<std::string>>(&o.place_models), "place this model at startup (repeatable)")
+        ("verbose,v", "more logging (-v debug, -vv trace); counted, not parsed here")
+        ("quiet,q", "less logging (-q warnings, -qq errors)");
+
+    po::variables_map vm;
+    try {
+        // -v/-q may repeat (-vv, -v -v), which program_options refuses for a
+        // plain switch: count them here and hand it the rest.
+        std::vector<std::string> rest;
+        for (int i = 1; i < argc; ++i) {
+            std::string_view a = argv[i];
+            if (a == "--verbose") { ++verbose; continue; }
+            if (a == "--quiet") { ++quiet; continue; }
+            if (a.size() >= 2 && a[0] == '-' && a[1] != '-') {
+                const auto flags = a.substr(1);
+                if (flags.find_first_not_of('v') == std::string_view::npos) { verbose += int(flags.size()); continue; }
+                if (flags.find_first_not_of('q') == std::string_view::npos) { quiet += int(flags.size()); continue; }
+            }
+            rest.emplace_back(a);
+        }
+        po::store(po::command_line_parser(rest).options(desc).run(), vm);
+        po::notify(vm);
+    } catch (const po::error &e) {
+        r.outcome = ParseOutcome::exit_error;
+        r.message = std::string("skulk-host: ") + e.what() + "\nTry 'skulk-host --help'.";
+        return r;
+    }
+    if (vm.count("help")) {
+        std::ostringstream ss;
+        ss << desc;
+        r.outcome = ParseOutcome::exit_ok;
+        r.message = ss.str();
+        return r;
+    }
+    if (vm.count("version")) {
+        r.outcome = ParseOutcome::exit_ok;
+        r.message = std::string("skulk-host ") + kVersion;
+        return r;
+    }
+    auto bad = [&](const std::string &msg) {
+        r.outcome = ParseOutcome::exit_error;
+        r.message = "skulk-host: " + msg;
+        return r;
+    };
+    if (o.api_port < 0 || o.api_port > 65535) return bad("--api-port must be 0..65535, got " + std::to_string(o.api_port));
+    if (o.cluster_port < 0 || o.cluster_port > 65535)
+        return bad("--cluster-port must be 0..65535, got " + std::to_string(o.cluster_port));
+
+    o.verbosity = verbose - quiet;
+    o.data_dir = data_dir.empty() ? default_data_dir() : std::filesystem::path(data_dir);
+    if (!config_file.empty()) o.config_file = config_file;
+    for (const auto &d : plugin_dirs) o.plugin_dirs.emplace_back(d);
+    if (o.plugin_dirs.empty())
+        if (const char *e = env("SKULK_PLUGIN_DIR"))
+            for (const auto &d : split_list(e, ':')) o.plugin_dirs.emplace_back(d);
+    for (const auto &p : peers)
+        for (const auto &item : split_list(p, ',')) o.bootstrap_peers.push_back(item);
+    if (o.cluster_namespace.empty())
+        if (const char *e = env("SKULK_NAMESPACE")) o.cluster_namespace = e;
+    if (const char *e = env("SKULK_CLUSTER_SECRET")) o.cluster_secret = e;
+    return r;
+}
+
+} // namespace skulk::config

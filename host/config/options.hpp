@@ -1,0 +1,44 @@
+// The daemon's settings: CLI flags over SKULK_* environment over skulk.yaml
+// over defaults. Parsing reports the flag or file and field that is wrong.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace skulk::config {
+
+struct Options {
+    // api
+    int api_port = 52415;
+    bool no_api = false;
+    std::string api_bind = "0.0.0.0";
+    // files
+    std::filesystem::path data_dir;          // default: common/paths default_data_dir()
+    std::optional<std::filesystem::path> config_file; // skulk.yaml
+    std::vector<std::filesystem::path> plugin_dirs;   // --plugin-dir / SKULK_PLUGIN_DIR
+    // cluster
+    int cluster_port = 52416;                // 0: pick a free one
+    std::vector<std::string> bootstrap_peers; // tcp://host:port
+    std::string cluster_namespace;           // SKULK_NAMESPACE / cluster.namespace
+    std::string cluster_secret;              // SKULK_CLUSTER_SECRET / cluster.secret
+    bool force_master = false;
+    // serving
+    std::vector<std::string> place_models;   // --place MODEL_ID
+    // logging
+    int verbosity = 0;                       // -v +1, -q -1
+};
+
+enum class ParseOutcome { run, exit_ok, exit_error };
+
+struct ParseResult {
+    ParseOutcome outcome = ParseOutcome::run;
+    Options options;
+    std::string message; // help/version text, or the error naming the flag
+};
+
+ParseResult parse_daemon_args(int argc, char **argv);
+
+} // namespace skulk::config

@@ -1,0 +1,75 @@
+#include "daemon/daemon.hpp"
+
+#include "api/http_server.hpp"
+#include "common/node_id.hpp"
+#include "common/version.hpp"
+#include "log/logging.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <csignal>
+#include <pthread.h>
+
+namespace skulk::daemon {
+
+struct Daemon::Impl {
+    config::Options options;
+    std::string node_id = make_node_id();
+    std::shared_ptr<spdlog::logger> log = log::get("daemon");
+    std::unique_ptr<api::HttpServer> http;
+
+    void register_routes(api::HttpServer &server) {
+        server.route("GET", "/healthz", [](const api::HttpRequest &, api::HttpResponse &res) {
+            res.send_json(200, R"({"status":"ok"})");
+        });
+        server.route("GET", "/node_id", [this](const api::HttpRequest &, api::HttpResponse &res) {
+            res.send_json(200, nlohmann::json(node_id).dump());
+        });
+    }
+};
+
+Daemon::Daemon(config::Options options) : impl_(std::make_unique<Impl>()) { impl_->options = std::move(options); }
+
+Daemon::~Daemon() = default;
+
+int Daemon::run() {
+    auto &d = *impl_;
+    // Block the stop signals in every thread we start; this thread waits for them.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    d.log->info("skulk-host {} starting, node id {}, data dir {}", kVersion, d.node_id, d.options.data_dir.string());
+    std::error_code ec;
+    std::filesystem::create_directories(d.options.data_dir, ec);
+    if (ec) {
+        d.log->error("cannot create data dir {}: {}", d.options.data_dir.string(), ec.message());
+        return 1;
+    }
+    if (!d.options.no_api) {
+        api::HttpOptions http_options;
+        http_options.bind_address = d.options.api_bind;
+        http_options.port = d.options.api_port;
+        d.http = std::make_unique<api::HttpServer>(http_options);
+        d.register_routes(*d.http);
+        try {
+            d.http->start();
+        } catch (const std::exception &e) {
+            d.log->error("{}", e.what());
+            return 1;
+        }
+        d.log->info("API listening on http://{}:{}", d.options.api_bind, d.http->bound_port());
+    }
+
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    d.log->info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    if (d.http) d.http->stop();
+    d.log->info("stopped");
+    return 0;
+}
+
+} // namespace skulk::daemon
