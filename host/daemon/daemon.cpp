@@ -8,9 +8,33 @@
 #include <nlohmann/json.hpp>
 
 #include <csignal>
+#include <fstream>
 #include <pthread.h>
+#include <unistd.h>
 
 namespace skulk::daemon {
+namespace {
+
+// <data-dir>/runtime.json tells scripts and tests which ports this process
+// bound (port 0 picks free ones). Written to a temp file and renamed so a
+// reader never sees half a file; removed again on a clean stop.
+bool write_runtime_file(const std::filesystem::path &path, const nlohmann::json &info, std::string &error) {
+    const auto tmp = path.string() + ".tmp." + std::to_string(::getpid());
+    {
+        std::ofstream out(tmp, std::ios::trunc);
+        out << info.dump() << '\n';
+        if (!out.flush()) {
+            error = "cannot write " + tmp;
+            return false;
+        }
+    }
+    std::error_code ec;
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) error = "cannot rename " + tmp + " to " + path.string() + ": " + ec.message();
+    return !ec;
+}
+
+} // namespace
 
 struct Daemon::Impl {
     config::Options options;
@@ -64,10 +88,17 @@ int Daemon::run() {
         d.log->info("API listening on http://{}:{}", d.options.api_bind, d.http->bound_port());
     }
 
+    // Every listener is bound now: publish the ports.
+    nlohmann::json runtime = {{"pid", ::getpid()}, {"nodeId", d.node_id}};
+    if (d.http) runtime["apiPort"] = d.http->bound_port();
+    const auto runtime_path = d.options.data_dir / "runtime.json";
+    if (std::string err; !write_runtime_file(runtime_path, runtime, err)) d.log->warn("{}", err);
+
     int sig = 0;
     sigwait(&stop_signals, &sig);
     d.log->info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     if (d.http) d.http->stop();
+    std::filesystem::remove(runtime_path, ec);
     d.log->info("stopped");
     return 0;
 }
