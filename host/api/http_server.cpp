@@ -3,8 +3,17 @@
 #include <civetweb.h>
 #include <nlohmann/json.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <future>
 #include <mutex>
 #include <stdexcept>
+#include <thread>
+#include <utility>
 
 namespace skulk::api {
 namespace {
@@ -70,6 +79,30 @@ std::map<std::string, std::string> parse_query(const char *qs) {
     return out;
 }
 
+// Opens and closes one TCP connection to our own listener. That is the only
+// public way to wake civetweb's master thread out of its poll() (see stop()).
+void poke_listener(const std::string &bind_address, int port) {
+    const bool v6 = bind_address.find(':') != std::string::npos;
+    std::string host = bind_address;
+    if (!host.empty() && host.front() == '[') host = host.substr(1, host.size() - 2);
+    if (host == "0.0.0.0" || host.empty()) host = "127.0.0.1";
+    if (host == "::") host = "::1";
+    const int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return;
+    if (v6) {
+        sockaddr_in6 a{};
+        a.sin6_family = AF_INET6;
+        a.sin6_port = htons(uint16_t(port));
+        if (::inet_pton(AF_INET6, host.c_str(), &a.sin6_addr) == 1) ::connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a);
+    } else {
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(uint16_t(port));
+        if (::inet_pton(AF_INET, host.c_str(), &a.sin_addr) == 1) ::connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a);
+    }
+    ::close(fd);
+}
+
 int begin_request(mg_connection *conn) {
     auto *server = static_cast<HttpServer *>(mg_get_user_data(mg_get_context(conn)));
     return server->dispatch(conn);
@@ -132,7 +165,8 @@ void HttpServer::start() {
     const std::string ports = options_.bind_address + ":" + std::to_string(options_.port);
     const std::string threads = std::to_string(options_.threads);
     const char *opts[] = {"listening_ports", ports.c_str(), "num_threads", threads.c_str(),
-                          "enable_keep_alive", "yes", "request_timeout_ms", "600000", nullptr};
+                          "enable_keep_alive", "yes", "keep_alive_timeout_ms", "500",
+                          "request_timeout_ms", "600000", nullptr};
     mg_callbacks callbacks{};
     callbacks.begin_request = begin_request;
     char error_text[256] = {0};
@@ -153,8 +187,17 @@ void HttpServer::start() {
 }
 
 void HttpServer::stop() {
-    if (ctx_) mg_stop(ctx_);
-    ctx_ = nullptr;
+    if (!ctx_) return;
+    // civetweb's master thread waits in poll() on the listening sockets in
+    // quanta of SOCKET_TIMEOUT_QUANTUM (2 s in 1.15) and looks at the stop
+    // flag only between them, so a bare mg_stop() takes up to 2 s. We run
+    // mg_stop() on a helper thread and connect to our own port until it
+    // returns: each connection ends the poll, and the master sees the flag.
+    // Idle keep-alive connections close after keep_alive_timeout_ms (500).
+    mg_context *ctx = std::exchange(ctx_, nullptr);
+    auto stopped = std::async(std::launch::async, [ctx] { mg_stop(ctx); });
+    while (stopped.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready)
+        poke_listener(options_.bind_address, bound_port_);
 }
 
 const HttpServer::Route *HttpServer::match(const std::string &method, const std::string &path,
