@@ -18,7 +18,7 @@ packages=(
   libboost-dev libboost-filesystem-dev libboost-system-dev libboost-program-options-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev libzstd-dev libyaml-cpp-dev libcivetweb-dev
   libzmq3-dev cppzmq-dev libopenblas-dev libvulkan-dev mesa-vulkan-drivers glslc
-  libpugixml-dev libtoml11-dev libpcre2-dev libcurl4-openssl-dev libgtest-dev
+  libpugixml-dev libtoml11-dev libpcre2-dev libcurl4-openssl-dev libgtest-dev libicu-dev
   clang libclang-rt-14-dev python3 python3-numpy iproute2 procps
 )
 
