@@ -1,0 +1,206 @@
+#include "openai_encode.hpp"
+
+#include "json_text.hpp"
+#include "skulk/plugin.hpp"
+
+namespace skulk::openai {
+namespace {
+
+using nlohmann::json;
+
+[[noreturn]] void invalid(const std::string &reason) { throw status_error(SKULK_E_INVALID, reason); }
+
+void sse(std::string &out, const json &obj) {
+    out += "data: ";
+    out += obj.dump();
+    out += "\n\n";
+}
+
+bool valid_finish_reason(const std::string &r) {
+    return r == "stop" || r == "length" || r == "tool_calls" || r == "content_filter";
+}
+
+// The OpenAI error "type" for an HTTP status.
+const char *error_type(int64_t status) {
+    if (status == 401) return "authentication_error";
+    if (status == 403) return "permission_error";
+    if (status == 404) return "not_found_error";
+    if (status == 429) return "rate_limit_error";
+    if (status >= 500) return "server_error";
+    return "invalid_request_error";
+}
+
+} // namespace
+
+json EncodeState::chunk_object() const {
+    return json{{"id", id_},
+                {"object", chat_ ? "chat.completion.chunk" : "text_completion"},
+                {"created", created_},
+                {"model", model_}};
+}
+
+void EncodeState::encode(std::string_view event_json, std::string &out) {
+    if (finished_) invalid("canonical event after the end of the response");
+    error_.clear();
+    if (!read_canonical_event(event_json, ev_, error_)) invalid(error_);
+    const std::string &t = ev_.type;
+    if (t == "delta") return on_delta(event_json, out);
+    if (t == "keepalive") {
+        if (stream_) out += ": keep-alive\n\n"; // before start: not yet known, dropped
+        return;
+    }
+    if (t == "command_id") {
+        if (ev_.id.empty()) invalid("command_id event without an \"id\"");
+        if (stream_) {
+            out += ": command_id ";
+            out += ev_.id;
+            out += "\n\n";
+        }
+        return;
+    }
+    if (t == "start") return on_start(out);
+    if (t == "done") return on_done(out);
+    if (t == "error") return on_error(out);
+    invalid("unknown canonical event type \"" + t + "\"");
+}
+
+void EncodeState::on_start(std::string &out) {
+    if (started_) invalid("a second start event");
+    if (ev_.kind != "chat" && ev_.kind != "completion") invalid("start event: \"kind\" must be \"chat\" or \"completion\"");
+    if (ev_.id.empty() || ev_.model.empty()) invalid("start event needs \"id\" and \"model\"");
+    started_ = true;
+    chat_ = ev_.kind == "chat";
+    stream_ = ev_.stream;
+    include_usage_ = ev_.include_usage;
+    id_ = ev_.id;
+    model_ = ev_.model;
+    created_ = ev_.created;
+    if (!stream_) return;
+    // The chunk around a delta's text, e.g. for chat:
+    //   data: {"id":..,"object":"chat.completion.chunk",..,"choices":[{"index":0,"delta":{"content":<TEXT>},"logprobs":null,"finish_reason":null}]}
+    std::string head = chunk_object().dump();
+    head.pop_back(); // the closing brace: choices (and usage) follow
+    delta_prefix_ = "data: " + head + (chat_ ? R"(,"choices":[{"index":0,"delta":{"content":)" : R"(,"choices":[{"index":0,"text":)");
+    delta_suffix_ = chat_ ? R"(},"logprobs":null,"finish_reason":null}])" : R"(,"logprobs":null,"finish_reason":null}])";
+    // With include_usage every chunk but the last carries "usage": null.
+    if (include_usage_) delta_suffix_ += R"(,"usage":null)";
+    delta_suffix_ += "}\n\n";
+    if (chat_) {
+        json first = chunk_object();
+        first["choices"] = json::array({{{"index", 0}, {"delta", {{"role", "assistant"}, {"content", ""}}},
+                                         {"logprobs", nullptr}, {"finish_reason", nullptr}}});
+        if (include_usage_) first["usage"] = nullptr;
+        sse(out, first);
+    }
+}
+
+void EncodeState::on_delta(std::string_view event_json, std::string &out) {
+    if (!started_) invalid("delta event before start");
+    if (ev_.has_tool_calls) {
+        // Rare (once per call): read the calls with a DOM.
+        const json ev = json::parse(event_json);
+        const json &calls = ev["tool_calls"];
+        if (!calls.is_array()) invalid("delta event: \"tool_calls\" must be an array");
+        json wire = json::array();
+        for (const auto &c : calls) {
+            if (!c.is_object() || !c.contains("name") || !c["name"].is_string())
+                invalid("delta event: every tool call needs a \"name\"");
+            const std::string id = c.value("id", "call_" + std::to_string(n_tool_calls_));
+            const std::string args = c.contains("arguments") && c["arguments"].is_string() ? c["arguments"].get<std::string>()
+                                                                                            : std::string("{}");
+            json call = {{"id", id}, {"type", "function"}, {"function", {{"name", c["name"]}, {"arguments", args}}}};
+            if (stream_) {
+                call["index"] = n_tool_calls_;
+                wire.push_back(std::move(call));
+            } else {
+                tool_calls_.push_back(std::move(call));
+            }
+            ++n_tool_calls_;
+        }
+        if (stream_ && chat_ && !wire.empty()) {
+            json chunk = chunk_object();
+            chunk["choices"] = json::array({{{"index", 0}, {"delta", {{"tool_calls", std::move(wire)}}},
+                                             {"logprobs", nullptr}, {"finish_reason", nullptr}}});
+            if (include_usage_) chunk["usage"] = nullptr;
+            sse(out, chunk);
+        }
+    }
+    if (ev_.text.empty()) return;
+    if (!stream_) {
+        text_ += ev_.text;
+        return;
+    }
+    out += delta_prefix_;
+    append_json_string(out, ev_.text);
+    out += delta_suffix_;
+}
+
+void EncodeState::on_done(std::string &out) {
+    if (!started_) invalid("done event before start");
+    if (!valid_finish_reason(ev_.finish_reason))
+        invalid("done event: finish_reason must be stop, length, tool_calls or content_filter, got \"" +
+                ev_.finish_reason + "\"");
+    finished_ = true;
+    const json usage = {{"prompt_tokens", ev_.prompt_tokens},
+                        {"completion_tokens", ev_.completion_tokens},
+                        {"total_tokens", ev_.prompt_tokens + ev_.completion_tokens}};
+    if (stream_) {
+        json last = chunk_object();
+        json choice = {{"index", 0}};
+        if (chat_) choice["delta"] = json::object();
+        else choice["text"] = "";
+        choice["logprobs"] = nullptr;
+        choice["finish_reason"] = ev_.finish_reason;
+        last["choices"] = json::array({std::move(choice)});
+        if (include_usage_) last["usage"] = nullptr;
+        sse(out, last);
+        if (include_usage_) {
+            json u = chunk_object();
+            u["choices"] = json::array();
+            u["usage"] = usage;
+            sse(out, u);
+        }
+        out += "data: [DONE]\n\n";
+        return;
+    }
+    json whole = {{"id", id_}, {"object", chat_ ? "chat.completion" : "text_completion"}, {"created", created_},
+                  {"model", model_}};
+    json choice = {{"index", 0}};
+    if (chat_) {
+        json message = {{"role", "assistant"}};
+        // OpenAI: content is null when the answer is only tool calls.
+        message["content"] = text_.empty() && !tool_calls_.empty() ? json(nullptr) : json(text_);
+        if (!tool_calls_.empty()) message["tool_calls"] = tool_calls_;
+        choice["message"] = std::move(message);
+    } else {
+        choice["text"] = text_;
+    }
+    choice["logprobs"] = nullptr;
+    choice["finish_reason"] = ev_.finish_reason;
+    whole["choices"] = json::array({std::move(choice)});
+    whole["usage"] = usage;
+    out += whole.dump();
+}
+
+void EncodeState::on_error(std::string &out) {
+    finished_ = true;
+    const int64_t status = ev_.status ? ev_.status : 500;
+    std::string message = ev_.message.empty() ? std::string("internal error") : ev_.message;
+    if (ev_.retryable && message.find("retr") == std::string::npos) message += " The request may be retried.";
+    json code;
+    if (ev_.code.empty()) code = status;
+    else if (ev_.code_is_int) code = std::stoll(ev_.code);
+    else code = ev_.code;
+    const json envelope = {{"error",
+                            {{"message", message},
+                             {"type", error_type(status)},
+                             {"param", ev_.param.empty() ? json(nullptr) : json(ev_.param)},
+                             {"code", code}}}};
+    // A stream that has begun ends with an error event; otherwise (not
+    // streaming, or failed before start) the host answers with the envelope
+    // as a whole JSON body and the event's status.
+    if (stream_ && started_) sse(out, envelope);
+    else out += envelope.dump();
+}
+
+} // namespace skulk::openai
