@@ -56,6 +56,8 @@ public:
     std::span<const std::string_view> strings() const { return strings_; }
     // Scalar arrays: raw little-endian bytes (possibly unaligned); use elem<T>.
     const uint8_t *array_data() const { return data_; }
+    // Scalars: their raw little-endian bytes (scalar_size(type()) of them).
+    const uint8_t *scalar_data() const { return data_; }
     template <typename T> T elem(size_t i) const {
         T v;
         std::memcpy(&v, data_ + i * sizeof(T), sizeof(T));
