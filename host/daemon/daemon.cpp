@@ -4,6 +4,7 @@
 #include "common/node_id.hpp"
 #include "common/version.hpp"
 #include "log/logging.hpp"
+#include "plugin/registry.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -40,6 +41,8 @@ struct Daemon::Impl {
     config::Options options;
     std::string node_id = make_node_id();
     std::shared_ptr<spdlog::logger> log = log::get("daemon");
+    // Declared before http: destroyed after it, so no handler outlives plugins.
+    std::unique_ptr<plugin::Registry> plugins;
     std::unique_ptr<api::HttpServer> http;
 
     void register_routes(api::HttpServer &server) {
@@ -73,6 +76,10 @@ int Daemon::run() {
         d.log->error("cannot create data dir {}: {}", d.options.data_dir.string(), ec.message());
         return 1;
     }
+    // Before any thread starts: the registry forks a probe child per plugin.
+    d.plugins = std::make_unique<plugin::Registry>(d.options.plugin_dirs);
+    d.plugins->scan();
+
     if (!d.options.no_api) {
         api::HttpOptions http_options;
         http_options.bind_address = d.options.api_bind;
