@@ -1,0 +1,82 @@
+#include "thread-pool.hpp"
+
+#include <algorithm>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define SKULK_CPU_RELAX() _mm_pause()
+#else
+#define SKULK_CPU_RELAX() ((void)0)
+#endif
+
+namespace skulk::cpu {
+
+namespace {
+// About 50-100 us of polling: long enough to bridge the gap between two
+// operations of a forward pass, short enough not to starve other processes
+// on a shared machine.
+constexpr int kSpinIterations = 20000;
+
+template <class T, class Pred>
+void spin_then_wait(std::atomic<T> &a, Pred done) {
+    for (int i = 0; i < kSpinIterations; ++i) {
+        if (done(a.load(std::memory_order_acquire))) return;
+        SKULK_CPU_RELAX();
+    }
+    for (;;) {
+        T v = a.load(std::memory_order_acquire);
+        if (done(v)) return;
+        a.wait(v, std::memory_order_acquire);
+    }
+}
+} // namespace
+
+ThreadPool::ThreadPool(unsigned n_threads) {
+    if (n_threads == 0) n_threads = std::max(1u, std::thread::hardware_concurrency());
+    n_ = static_cast<int>(n_threads);
+    threads_.reserve(n_ - 1);
+    for (int i = 1; i < n_; ++i) threads_.emplace_back([this, i] { worker(i); });
+}
+
+ThreadPool::~ThreadPool() {
+    stop_.store(true, std::memory_order_release);
+    generation_.fetch_add(1, std::memory_order_acq_rel);
+    generation_.notify_all();
+    for (auto &t : threads_) t.join();
+}
+
+void ThreadPool::dispatch(job_fn fn, void *ctx) {
+    if (n_ == 1) {
+        fn(ctx, 0, 1);
+        return;
+    }
+    job_ = fn;
+    job_ctx_ = ctx;
+    pending_.store(n_ - 1, std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_acq_rel);
+    generation_.notify_all();
+    fn(ctx, 0, n_);
+    spin_then_wait(pending_, [](int v) { return v == 0; });
+}
+
+void ThreadPool::worker(int index) {
+    uint64_t seen = 0;
+    for (;;) {
+        spin_then_wait(generation_, [seen](uint64_t g) { return g != seen; });
+        seen = generation_.load(std::memory_order_acquire);
+        if (stop_.load(std::memory_order_acquire)) return;
+        job_(job_ctx_, index, n_);
+        if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
+    }
+}
+
+Range split_range(int64_t total, int i, int n, int64_t align) {
+    if (align < 1) align = 1;
+    const int64_t units = (total + align - 1) / align;
+    const int64_t per = units / n, extra = units % n;
+    const int64_t u0 = i * per + std::min<int64_t>(i, extra);
+    const int64_t u1 = u0 + per + (i < extra ? 1 : 0);
+    return {std::min(total, u0 * align), std::min(total, u1 * align)};
+}
+
+} // namespace skulk::cpu

@@ -1,0 +1,55 @@
+// A pool of persistent worker threads for one engine instance.
+//
+// run(fn) calls fn(thread_index, n_threads) on every thread (the caller is
+// thread 0) and returns when all have finished: one run() is one barrier.
+// Workers spin briefly on a generation counter before sleeping on it, so a
+// forward pass that issues run() back to back never pays a futex wake-up,
+// while an idle engine does not burn a core.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+namespace skulk::cpu {
+
+class ThreadPool {
+public:
+    // n_threads total, including the calling thread; 0 = all cores.
+    explicit ThreadPool(unsigned n_threads);
+    ~ThreadPool();
+    ThreadPool(const ThreadPool &) = delete;
+    ThreadPool &operator=(const ThreadPool &) = delete;
+
+    int size() const { return n_; }
+
+    // fn is any callable (int thread, int n_threads); no allocation per call.
+    template <class Fn>
+    void run(Fn &&fn) {
+        auto call = [](void *ctx, int i, int n) { (*static_cast<std::remove_reference_t<Fn> *>(ctx))(i, n); };
+        dispatch(call, const_cast<void *>(static_cast<const void *>(&fn)));
+    }
+
+private:
+    using job_fn = void (*)(void *ctx, int thread, int n_threads);
+    void dispatch(job_fn fn, void *ctx);
+    void worker(int index);
+
+    int n_ = 1;
+    job_fn job_ = nullptr;
+    void *job_ctx_ = nullptr;
+    // Each on its own cache line: workers poll generation_, the caller polls pending_.
+    alignas(64) std::atomic<uint64_t> generation_{0};
+    alignas(64) std::atomic<int> pending_{0};
+    alignas(64) std::atomic<bool> stop_{false};
+    std::vector<std::thread> threads_;
+};
+
+// [begin, end) of `total` items for thread i of n, in multiples of `align`.
+struct Range {
+    int64_t begin, end;
+};
+Range split_range(int64_t total, int i, int n, int64_t align = 1);
+
+} // namespace skulk::cpu
