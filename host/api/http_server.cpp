@@ -6,9 +6,11 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <future>
 #include <mutex>
 #include <stdexcept>
@@ -103,6 +105,34 @@ void poke_listener(const std::string &bind_address, int port) {
     ::close(fd);
 }
 
+// Shuts down (SHUT_RDWR) every accepted TCP connection of this process whose
+// local port is `port`: a civetweb worker waiting in poll() for a request on
+// an idle or half-sent connection then returns at once instead of at the end
+// of its 2 s poll quantum. civetweb has no API that hands out the sockets,
+// so we find them in /proc/self/fd.
+void shutdown_accepted_connections(int port) {
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+        const int fd = std::stoi(name);
+        struct stat st {};
+        if (::fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
+        int type = 0, listening = 0;
+        socklen_t len = sizeof type;
+        if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) continue;
+        len = sizeof listening;
+        if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || listening) continue;
+        sockaddr_storage local{};
+        socklen_t local_len = sizeof local;
+        if (::getsockname(fd, reinterpret_cast<sockaddr *>(&local), &local_len) != 0) continue;
+        int local_port = -1;
+        if (local.ss_family == AF_INET) local_port = ntohs(reinterpret_cast<sockaddr_in *>(&local)->sin_port);
+        if (local.ss_family == AF_INET6) local_port = ntohs(reinterpret_cast<sockaddr_in6 *>(&local)->sin6_port);
+        if (local_port == port) ::shutdown(fd, SHUT_RDWR);
+    }
+}
+
 int begin_request(mg_connection *conn) {
     auto *server = static_cast<HttpServer *>(mg_get_user_data(mg_get_context(conn)));
     return server->dispatch(conn);
@@ -188,16 +218,19 @@ void HttpServer::start() {
 
 void HttpServer::stop() {
     if (!ctx_) return;
-    // civetweb's master thread waits in poll() on the listening sockets in
-    // quanta of SOCKET_TIMEOUT_QUANTUM (2 s in 1.15) and looks at the stop
-    // flag only between them, so a bare mg_stop() takes up to 2 s. We run
-    // mg_stop() on a helper thread and connect to our own port until it
-    // returns: each connection ends the poll, and the master sees the flag.
-    // Idle keep-alive connections close after keep_alive_timeout_ms (500).
+    // civetweb's threads wait in poll() in quanta of SOCKET_TIMEOUT_QUANTUM
+    // (2 s in 1.15) and look at the stop flag only between them, so a bare
+    // mg_stop() takes up to 2 s: the master polls the listening socket, and a
+    // worker polls a connection whose client is idle or half-way through a
+    // request. We run mg_stop() on a helper thread and, until it returns,
+    // wake both: a connection to our own port ends the master's poll, and
+    // shutting down the accepted connections ends the workers'.
     mg_context *ctx = std::exchange(ctx_, nullptr);
     auto stopped = std::async(std::launch::async, [ctx] { mg_stop(ctx); });
-    while (stopped.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready)
+    while (stopped.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) {
+        shutdown_accepted_connections(bound_port_);
         poke_listener(options_.bind_address, bound_port_);
+    }
 }
 
 const HttpServer::Route *HttpServer::match(const std::string &method, const std::string &path,
