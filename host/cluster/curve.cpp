@@ -1,0 +1,24 @@
+#include "cluster/curve.hpp"
+
+#include <sodium.h>
+#include <zmq.h>
+
+#include <stdexcept>
+
+namespace skulk::cluster {
+
+CurveKeys derive_curve_keys(const std::string &secret) {
+    if (!zmq_has("curve")) throw std::runtime_error("this libzmq has no CURVE support; a cluster secret cannot be used");
+    if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
+    static const char kContext[] = "skulk-host cluster CURVE key v1";
+    unsigned char key[32];
+    crypto_generichash(key, sizeof key, reinterpret_cast<const unsigned char *>(secret.data()), secret.size(),
+                       reinterpret_cast<const unsigned char *>(kContext), sizeof kContext - 1);
+    char sec[41] = {0}, pub[41] = {0};
+    if (!zmq_z85_encode(sec, key, sizeof key) || zmq_curve_public(pub, sec) != 0)
+        throw std::runtime_error("cannot derive the CURVE keypair from the cluster secret");
+    sodium_memzero(key, sizeof key);
+    return CurveKeys{pub, sec};
+}
+
+} // namespace skulk::cluster

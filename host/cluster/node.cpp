@@ -1,0 +1,765 @@
+#include "cluster/node.hpp"
+
+#include "cluster/beacon.hpp"
+#include "cluster/curve.hpp"
+#include "common/node_id.hpp"
+#include "log/logging.hpp"
+#include "master/master.hpp"
+#include "state/apply.hpp"
+
+#include <zmq.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
+#include <future>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+
+namespace skulk::cluster {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr size_t kMaxSessionEvents = 100000; // kept in memory for gaps and /events
+
+// "tcp://host:port" -> {host, port}; port -1 when malformed.
+std::pair<std::string, int> split_endpoint(const std::string &ep) {
+    const std::string prefix = "tcp://";
+    if (ep.rfind(prefix, 0) != 0) return {"", -1};
+    const auto colon = ep.rfind(':');
+    if (colon == std::string::npos || colon < prefix.size()) return {"", -1};
+    try {
+        const int port = std::stoi(ep.substr(colon + 1));
+        if (port <= 0 || port > 65534) return {"", -1};
+        return {ep.substr(prefix.size(), colon - prefix.size()), port};
+    } catch (const std::exception &) {
+        return {"", -1};
+    }
+}
+
+std::string router_endpoint(const std::string &pub_endpoint) {
+    auto [host, port] = split_endpoint(pub_endpoint);
+    return "tcp://" + host + ":" + std::to_string(port + 1);
+}
+
+std::string env_str(const char *name) {
+    const char *v = std::getenv(name);
+    return v ? v : "";
+}
+
+} // namespace
+
+std::string apply_env_overrides(NodeOptions &o) {
+    auto number = [](const char *name, long long lo, long long hi, long long &out) -> std::string {
+        const std::string v = env_str(name);
+        if (v.empty()) return "";
+        try {
+            size_t used = 0;
+            const long long n = std::stoll(v, &used);
+            if (used != v.size() || n < lo || n > hi) throw std::out_of_range("range");
+            out = n;
+            return "";
+        } catch (const std::exception &) {
+            return std::string(name) + " must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi) +
+                   ", got \"" + v + "\"";
+        }
+    };
+    long long n = -1;
+    if (auto e = number("SKULK_NODE_TIMEOUT_SECONDS", 1, 86400, n); !e.empty()) return e;
+    if (n > 0) o.node_timeout = std::chrono::seconds(n);
+    n = -1;
+    if (auto e = number("SKULK_TOPOLOGY_SETTLE_GRACE_SECONDS", 0, 86400, n); !e.empty()) return e;
+    if (n >= 0) o.settle_grace = std::chrono::seconds(n);
+    n = -1;
+    if (auto e = number("SKULK_PEER_TIMEOUT_MS", 200, 600000, n); !e.empty()) return e;
+    if (n > 0) o.peer_timeout = std::chrono::milliseconds(n);
+    n = -1;
+    if (auto e = number("SKULK_BEACON_PORT", 1, 65535, n); !e.empty()) return e;
+    if (n > 0) o.beacon_port = uint16_t(n);
+    n = -1;
+    if (auto e = number("SKULK_EVENTLOG_MIN_FREE_BYTES", 0, (1ll << 62), n); !e.empty()) return e;
+    if (n >= 0) o.eventlog_min_free_bytes = uint64_t(n);
+    const std::string b = env_str("SKULK_BEACONS");
+    if (b == "0" || b == "false" || b == "off") o.beacons = false;
+    else if (!b.empty() && b != "1" && b != "true" && b != "on") return "SKULK_BEACONS must be 0 or 1, got \"" + b + "\"";
+    return "";
+}
+
+struct Node::Impl {
+    struct Peer {
+        std::string endpoint;              // its PUB endpoint
+        Clock::time_point last_heard;
+        Heartbeat last_hb;
+    };
+    struct Pending {
+        state::Command command;
+        std::promise<CommandReply> reply;
+        Clock::time_point deadline;
+        std::string sent_to;               // master it went to ("" = not yet sent)
+    };
+
+    NodeOptions opt;
+    std::shared_ptr<spdlog::logger> log = skulk::log::get("cluster");
+    std::optional<CurveKeys> curve;
+    zmq::context_t ctx{1};
+    std::optional<zmq::socket_t> pub, sub, router;
+    std::map<std::string, zmq::socket_t> dealers; // keyed by PUB endpoint of the peer
+    std::unique_ptr<Beacon> beacon;
+    std::unique_ptr<eventlog::EventLog> eventlog;
+    int bound_port = 0;
+    std::thread thread;
+    std::atomic<bool> running{false};
+
+    // Loop-thread state.
+    std::map<std::string, Peer> peers;                     // node id -> peer
+    std::map<std::string, Clock::time_point> dialing;      // endpoint -> last hello sent
+    std::set<std::string> bootstrap;                       // endpoints we always keep dialing
+    std::set<std::string> self_endpoints;                  // endpoints that turned out to be us
+    std::set<std::string> left;                            // ids that said goodbye
+    std::set<std::string> warned_versions;
+    std::unique_ptr<Election> election;
+    master::Indexer indexer;
+    uint64_t session_term = 0;                             // term we lead (0: none)
+    Clock::time_point session_started;
+    Clock::time_point last_heartbeat{}, last_beacon{}, last_liveness{}, last_sync_request{};
+    std::map<int64_t, state::Event> early;                 // events past a gap, by idx
+    std::map<std::string, std::shared_ptr<Pending>> inflight;
+    std::deque<std::shared_ptr<Pending>> waiting;          // no master yet
+
+    // Shared with other threads.
+    mutable std::mutex mu;
+    state::State state;
+    std::deque<state::Event> session_events;
+    std::string master_id;
+    uint64_t term = 0;
+    std::vector<PeerView> peer_views;
+    std::deque<std::shared_ptr<Pending>> submitted;
+
+    // ---- sockets -------------------------------------------------------
+    void secure_server(zmq::socket_t &s) {
+        if (!curve) return;
+        s.set(zmq::sockopt::curve_server, 1);
+        s.set(zmq::sockopt::curve_secretkey, curve->secret_z85);
+    }
+    void secure_client(zmq::socket_t &s) {
+        if (!curve) return;
+        s.set(zmq::sockopt::curve_serverkey, curve->public_z85);
+        s.set(zmq::sockopt::curve_publickey, curve->public_z85);
+        s.set(zmq::sockopt::curve_secretkey, curve->secret_z85);
+    }
+
+    void bind() {
+        for (int attempt = 0;; ++attempt) {
+            pub.emplace(ctx, zmq::socket_type::pub);
+            router.emplace(ctx, zmq::socket_type::router);
+            for (auto *s : {&*pub, &*router}) {
+                s->set(zmq::sockopt::linger, 0);
+                secure_server(*s);
+            }
+            router->set(zmq::sockopt::router_mandatory, 0);
+            try {
+                pub->bind("tcp://" + opt.bind_address + ":" + (opt.port ? std::to_string(opt.port) : std::string("*")));
+            } catch (const zmq::error_t &e) {
+                throw std::runtime_error("cannot bind cluster port " + std::to_string(opt.port) + ": " + e.what());
+            }
+            const auto ep = pub->get(zmq::sockopt::last_endpoint);
+            const int port = std::stoi(ep.substr(ep.rfind(':') + 1));
+            try {
+                if (port >= 65535) throw zmq::error_t();
+                router->bind("tcp://" + opt.bind_address + ":" + std::to_string(port + 1));
+                bound_port = port;
+                return;
+            } catch (const zmq::error_t &e) {
+                if (opt.port != 0 || attempt >= 50)
+                    throw std::runtime_error("cannot bind cluster request port " + std::to_string(port + 1) +
+                                             " (cluster port + 1): " + e.what());
+                pub.reset(); // that pair is taken: try another free one
+                router.reset();
+            }
+        }
+    }
+
+    void dial(const std::string &endpoint) {
+        if (self_endpoints.count(endpoint) || dialing.count(endpoint) || split_endpoint(endpoint).second < 0) return;
+        for (const auto &[id, p] : peers)
+            if (p.endpoint == endpoint) return;
+        sub->connect(endpoint);
+        zmq::socket_t d(ctx, zmq::socket_type::dealer);
+        d.set(zmq::sockopt::linger, 0);
+        d.set(zmq::sockopt::immediate, 1); // never queue for a peer that is not connected
+        secure_client(d);
+        d.connect(router_endpoint(endpoint));
+        dealers.emplace(endpoint, std::move(d));
+        dialing[endpoint] = Clock::time_point{};
+        log->debug("dialing {}", endpoint);
+    }
+
+    void hang_up(const std::string &endpoint) {
+        try { sub->disconnect(endpoint); } catch (const zmq::error_t &) {}
+        dealers.erase(endpoint);
+        dialing.erase(endpoint);
+    }
+
+    Envelope envelope(Body body) const { return Envelope{kWireVersion, opt.ns, opt.node_id, std::move(body)}; }
+
+    void publish(std::string_view topic, Body body) {
+        const std::string payload = encode(envelope(std::move(body)));
+        pub->send(zmq::buffer(topic), zmq::send_flags::sndmore);
+        pub->send(zmq::buffer(payload), zmq::send_flags::dontwait);
+    }
+    bool send_to(const std::string &endpoint, Body body) {
+        auto it = dealers.find(endpoint);
+        if (it == dealers.end()) return false;
+        const std::string payload = encode(envelope(std::move(body)));
+        return it->second.send(zmq::buffer(payload), zmq::send_flags::dontwait).has_value();
+    }
+    bool send_to_node(const std::string &id, Body body) {
+        auto it = peers.find(id);
+        return it != peers.end() && send_to(it->second.endpoint, std::move(body));
+    }
+
+    // Checks version and namespace; nullopt (and a log line) when dropped.
+    std::optional<Envelope> open(std::string_view bytes, const char *via) {
+        Decoded d = decode(bytes);
+        if (d.version_mismatch) {
+            if (warned_versions.insert(std::to_string(d.version)).second)
+                log->warn("dropping a {} message with {} (logged once per version)", via, d.error);
+            return std::nullopt;
+        }
+        if (!d.ok) {
+            log->warn("dropping a malformed {} message: {}", via, d.error);
+            return std::nullopt;
+        }
+        if (d.env.ns != opt.ns) {
+            log->debug("ignoring a {} message from namespace \"{}\" (ours: \"{}\")", via, d.env.ns, opt.ns);
+            return std::nullopt;
+        }
+        if (d.env.from == opt.node_id) return std::nullopt;
+        return std::move(d.env);
+    }
+
+    // ---- membership ----------------------------------------------------
+    std::set<std::string> alive_peers(Clock::time_point now) const {
+        std::set<std::string> out;
+        for (const auto &[id, p] : peers)
+            if (now - p.last_heard < opt.peer_timeout) out.insert(id);
+        return out;
+    }
+
+    Heartbeat heartbeat() const {
+        Heartbeat hb;
+        hb.port = uint16_t(bound_port);
+        hb.key = election->key();
+        hb.master_id = election->master();
+        hb.master_term = election->term();
+        hb.last_idx = state.term == election->term() ? state.last_event_applied_idx : -1;
+        for (const auto &[id, p] : peers) hb.peers[id] = p.endpoint;
+        return hb;
+    }
+
+    // A peer identified itself (hello reply on our dealer to `endpoint`).
+    void identified(const std::string &id, const std::string &endpoint, const Heartbeat &hb, Clock::time_point now) {
+        if (id == opt.node_id) {
+            self_endpoints.insert(endpoint);
+            hang_up(endpoint);
+            return;
+        }
+        if (left.count(id)) return;
+        auto it = peers.find(id);
+        if (it != peers.end() && it->second.endpoint != endpoint) {
+            hang_up(endpoint); // a second route to a node we already reach
+            it->second.last_heard = now;
+            return;
+        }
+        if (it == peers.end()) log->info("peer {} joined at {}", id, endpoint);
+        dialing.erase(endpoint);
+        Peer &p = peers[id];
+        p.endpoint = endpoint;
+        p.last_heard = now;
+        p.last_hb = hb;
+    }
+
+    void heard(const std::string &id, const Heartbeat &hb, Clock::time_point now) {
+        if (hb.leaving) {
+            on_leaving(id);
+            return;
+        }
+        auto it = peers.find(id);
+        if (it == peers.end()) return; // not identified yet: the hello reply will do it
+        it->second.last_heard = now;
+        it->second.last_hb = hb;
+        election->on_heartbeat(id, hb, alive_peers(now));
+        for (const auto &[pid, ep] : hb.peers)
+            if (pid != opt.node_id && !peers.count(pid) && !left.count(pid)) dial(ep);
+        // The master is ahead of us and nothing arrived: ask for the gap.
+        if (id == election->master() && hb.master_term == state.term && hb.last_idx > state.last_event_applied_idx)
+            request_sync(now, false);
+    }
+
+    void on_leaving(const std::string &id) {
+        auto it = peers.find(id);
+        if (it == peers.end()) return;
+        log->info("peer {} is leaving", id);
+        const std::string ep = it->second.endpoint;
+        peers.erase(it);
+        left.insert(id);
+        hang_up(ep);
+        if (session_term) emit_all(master::leave(state, id));
+    }
+
+    void expire_peers(Clock::time_point now) {
+        const auto forget_after = opt.node_timeout + 5s;
+        for (auto it = peers.begin(); it != peers.end();) {
+            if (now - it->second.last_heard > forget_after) {
+                log->info("forgetting peer {} (silent for {} s)", it->first,
+                          std::chrono::duration_cast<std::chrono::seconds>(now - it->second.last_heard).count());
+                const std::string ep = it->second.endpoint;
+                it = peers.erase(it);
+                hang_up(ep);
+                if (bootstrap.count(ep)) dial(ep);
+            } else {
+                ++it;
+            }
+        }
+    }
+
+    // ---- state -----------------------------------------------------------
+    void apply_local(const state::Event &e) {
+        {
+            std::lock_guard lk(mu);
+            if (e.term != state.term) session_events.clear();
+            state = state::apply(std::move(state), e);
+            session_events.push_back(e);
+            if (session_events.size() > kMaxSessionEvents) session_events.pop_front();
+        }
+        if (eventlog) eventlog->append(encode_event(e));
+        election->set_commands_seen(uint64_t(state.last_event_applied_idx + 1));
+    }
+
+    void emit_all(const std::vector<state::EventBody> &bodies) {
+        for (const auto &b : bodies) {
+            const state::Event e = indexer.next(b);
+            apply_local(e);
+            publish(topic::global_events, e);
+        }
+    }
+
+    void on_event(const std::string &from, const state::Event &e, Clock::time_point now) {
+        if (session_term) return;                            // masters only listen to themselves
+        if (from != election->master() || e.term != election->term()) return;
+        if (e.term == state.term && e.idx <= state.last_event_applied_idx) return; // duplicate
+        const bool next = (e.term == state.term && e.idx == state.last_event_applied_idx + 1) ||
+                          (e.term > state.term && e.idx == 0);
+        if (!next) {
+            early[e.idx] = e;
+            request_sync(now, e.term != state.term);
+            return;
+        }
+        apply_local(e);
+        for (auto it = early.begin(); it != early.end();) {
+            if (it->first <= state.last_event_applied_idx) { it = early.erase(it); continue; }
+            if (it->first != state.last_event_applied_idx + 1) break;
+            apply_local(it->second);
+            it = early.erase(it);
+        }
+    }
+
+    void request_sync(Clock::time_point now, bool snapshot) {
+        if (now - last_sync_request < 300ms) return;
+        last_sync_request = now;
+        const std::string &m = election->master();
+        if (m.empty() || m == opt.node_id) return;
+        if (snapshot || state.term != election->term()) send_to_node(m, SnapshotRequest{});
+        else send_to_node(m, GapRequest{state.term, state.last_event_applied_idx});
+    }
+
+    void install_snapshot(const state::State &s) {
+        if (s.term != election->term() || (s.term == state.term && s.last_event_applied_idx <= state.last_event_applied_idx))
+            return;
+        {
+            std::lock_guard lk(mu);
+            state = s;
+            session_events.clear(); // /events on a follower starts at the snapshot
+        }
+        election->set_commands_seen(uint64_t(state.last_event_applied_idx + 1));
+        log->info("installed snapshot of term {} at idx {}", s.term, s.last_event_applied_idx);
+        for (auto it = early.begin(); it != early.end();) {
+            if (it->second.term == state.term && it->first == state.last_event_applied_idx + 1) {
+                apply_local(it->second);
+                it = early.erase(it);
+            } else if (it->first <= state.last_event_applied_idx) {
+                it = early.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+
+    // ---- master role ---------------------------------------------------
+    void maybe_start_session(Clock::time_point now) {
+        if (!election->is_master()) {
+            if (session_term) log->info("no longer master (term {})", session_term);
+            session_term = 0;
+            return;
+        }
+        if (session_term == election->term()) return;
+        session_term = election->term();
+        session_started = now;
+        indexer.start(session_term);
+        early.clear();
+        std::vector<state::Instance> carried;
+        for (const auto &[id, inst] : state.instances) carried.push_back(inst);
+        log->info("elected master for term {}; carrying over {} instance(s)", session_term, carried.size());
+        emit_all({state::SessionStarted{opt.node_id, std::move(carried)}});
+        liveness(now);
+    }
+
+    void liveness(Clock::time_point now) {
+        master::LivenessInput in;
+        in.now = now;
+        in.session_started = session_started;
+        in.node_timeout = opt.node_timeout;
+        in.settle_grace = opt.settle_grace;
+        in.self = opt.node_id;
+        in.heard[opt.node_id] = {"tcp://" + advertised_host() + ":" + std::to_string(bound_port), now};
+        for (const auto &[id, p] : peers) in.heard[id] = {p.endpoint, p.last_heard};
+        emit_all(master::liveness(state, in));
+    }
+
+    std::string advertised_host() const {
+        return opt.bind_address == "*" || opt.bind_address == "0.0.0.0" ? "127.0.0.1" : opt.bind_address;
+    }
+
+    CommandReply decide(const state::Command &cmd) {
+        CommandReply r;
+        r.command_id = cmd.command_id;
+        const auto d = master::decide(state, cmd, [] { return make_node_id(); });
+        r.ok = d.ok;
+        r.error = d.error;
+        if (d.ok) {
+            for (const auto &b : d.events)
+                if (auto *c = std::get_if<state::InstanceCreated>(&b)) r.created_ids.push_back(c->instance.id);
+            emit_all(d.events);
+        }
+        return r;
+    }
+
+    // ---- commands from this process ------------------------------------
+    void route_commands(Clock::time_point now) {
+        {
+            std::lock_guard lk(mu);
+            while (!submitted.empty()) {
+                waiting.push_back(std::move(submitted.front()));
+                submitted.pop_front();
+            }
+        }
+        for (auto it = waiting.begin(); it != waiting.end();) {
+            auto &p = *it;
+            if (session_term) {
+                p->reply.set_value(decide(p->command));
+            } else if (!election->master().empty() && send_to_node(election->master(), CommandRequest{p->command})) {
+                p->sent_to = election->master();
+                inflight[p->command.command_id] = p;
+            } else if (now < p->deadline) {
+                ++it;
+                continue;
+            } else {
+                p->reply.set_value(CommandReply{p->command.command_id, false, "no master is elected yet; retry shortly", {}});
+            }
+            it = waiting.erase(it);
+        }
+        for (auto it = inflight.begin(); it != inflight.end();) {
+            auto &p = it->second;
+            if (now >= p->deadline || p->sent_to != election->master()) {
+                p->reply.set_value(CommandReply{it->first, false,
+                    now >= p->deadline ? "the master did not answer in time" : "the master changed; retry the request", {}});
+                it = inflight.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+
+    // ---- message handlers ----------------------------------------------
+    void on_sub(std::string_view payload, Clock::time_point now) {
+        auto env = open(payload, "topic");
+        if (!env) return;
+        if (auto *hb = std::get_if<Heartbeat>(&env->body)) heard(env->from, *hb, now);
+        else if (auto *em = std::get_if<ElectionMsg>(&env->body)) {
+            if (auto it = peers.find(env->from); it != peers.end()) it->second.last_heard = now;
+            for (auto &m : election->on_message(env->from, *em, now)) publish(topic::election, m);
+        } else if (auto *ev = std::get_if<state::Event>(&env->body)) on_event(env->from, *ev, now);
+    }
+
+    void on_router(const zmq::message_t &identity, zmq::message_t &msg, Clock::time_point now) {
+        auto env = open(msg.to_string_view(), "request");
+        if (!env) return;
+        std::optional<Body> reply;
+        if (auto *h = std::get_if<Hello>(&env->body)) {
+            std::string host = "127.0.0.1";
+            try { host = msg.gets("Peer-Address"); } catch (const zmq::error_t &) {}
+            if (!left.count(env->from)) dial("tcp://" + host + ":" + std::to_string(h->port));
+            reply = heartbeat();
+        } else if (auto *c = std::get_if<CommandRequest>(&env->body)) {
+            reply = session_term ? decide(c->command)
+                                 : CommandReply{c->command.command_id, false, "this node is not the master", {}};
+        } else if (std::get_if<SnapshotRequest>(&env->body)) {
+            if (session_term) reply = SnapshotReply{state};
+        } else if (auto *g = std::get_if<GapRequest>(&env->body)) {
+            if (session_term) {
+                GapReply r{state.term, {}};
+                std::lock_guard lk(mu);
+                for (const auto &e : session_events)
+                    if (e.term == g->term && e.idx > g->since) r.events.push_back(e);
+                if (g->term != state.term || (!r.events.empty() && r.events.front().idx != g->since + 1)) r.events.clear();
+                reply = std::move(r);
+            }
+        }
+        (void)now;
+        if (!reply) return;
+        const std::string payload = encode(envelope(std::move(*reply)));
+        router->send(zmq::buffer(identity.data(), identity.size()), zmq::send_flags::sndmore);
+        router->send(zmq::buffer(payload), zmq::send_flags::dontwait);
+    }
+
+    void on_dealer(const std::string &endpoint, std::string_view payload, Clock::time_point now) {
+        Decoded d = decode(payload);
+        if (d.ok && d.env.from == opt.node_id && std::holds_alternative<Heartbeat>(d.env.body)) {
+            identified(opt.node_id, endpoint, {}, now); // we dialled ourselves
+            return;
+        }
+        auto env = open(payload, "reply");
+        if (!env) return;
+        if (auto *hb = std::get_if<Heartbeat>(&env->body)) {
+            identified(env->from, endpoint, *hb, now);
+            heard(env->from, *hb, now);
+        } else if (auto *r = std::get_if<CommandReply>(&env->body)) {
+            if (auto it = inflight.find(r->command_id); it != inflight.end()) {
+                it->second->reply.set_value(*r);
+                inflight.erase(it);
+            }
+        } else if (auto *s = std::get_if<SnapshotReply>(&env->body)) {
+            install_snapshot(s->state);
+        } else if (auto *g = std::get_if<GapReply>(&env->body)) {
+            if (g->events.empty() && g->term != state.term) request_sync(now, true);
+            for (const auto &e : g->events) on_event(election->master(), e, now);
+        }
+    }
+
+    // ---- the loop --------------------------------------------------------
+    void periodic(Clock::time_point now) {
+        for (auto &[ep, last] : dialing)
+            if (now - last >= 1s) {
+                last = now;
+                send_to(ep, Hello{uint16_t(bound_port)});
+            }
+        if (beacon && now - last_beacon >= 2s) {
+            last_beacon = now;
+            beacon->send(BeaconInfo{opt.ns, opt.node_id, uint16_t(bound_port), {}});
+        }
+        const auto alive = alive_peers(now);
+        const std::string before = election->master();
+        for (auto &m : election->tick(now, alive)) publish(topic::election, m);
+        if (election->master() != before) {
+            if (election->master().empty()) log->warn("master {} lost; a new election follows", before);
+            else log->info("master is now {} (term {})", election->master(), election->term());
+        }
+        maybe_start_session(now);
+        if (!session_term && !election->master().empty() && state.term != election->term()) request_sync(now, true);
+        if (session_term && now - last_liveness >= 500ms) {
+            last_liveness = now;
+            liveness(now);
+        }
+        if (now - last_heartbeat >= opt.heartbeat) {
+            last_heartbeat = now;
+            publish(topic::state_sync, heartbeat());
+            expire_peers(now);
+        }
+        route_commands(now);
+        std::lock_guard lk(mu);
+        master_id = election->master();
+        term = election->term();
+        peer_views.clear();
+        const auto sys_now = std::chrono::system_clock::now();
+        for (const auto &[id, p] : peers)
+            peer_views.push_back(PeerView{id, p.endpoint, alive.count(id) > 0,
+                                          sys_now - std::chrono::duration_cast<std::chrono::system_clock::duration>(now - p.last_heard)});
+    }
+
+    void loop() {
+        std::vector<zmq::pollitem_t> items;
+        std::vector<std::string> dealer_eps;
+        while (running) {
+            items.clear();
+            dealer_eps.clear();
+            items.push_back({sub->handle(), 0, ZMQ_POLLIN, 0});
+            items.push_back({router->handle(), 0, ZMQ_POLLIN, 0});
+            items.push_back({nullptr, beacon ? beacon->fd() : -1, ZMQ_POLLIN, 0});
+            for (auto &[ep, d] : dealers) {
+                items.push_back({d.handle(), 0, ZMQ_POLLIN, 0});
+                dealer_eps.push_back(ep);
+            }
+            try {
+                zmq::poll(items.data(), items.size(), std::chrono::milliseconds(50));
+            } catch (const zmq::error_t &e) {
+                if (e.num() == ETERM) return;
+                if (e.num() != EINTR) log->error("poll: {}", e.what());
+            }
+            const auto now = Clock::now();
+            try {
+                if (items[0].revents & ZMQ_POLLIN)
+                    for (int i = 0; i < 256; ++i) {
+                        zmq::message_t topic_frame, payload;
+                        if (!sub->recv(topic_frame, zmq::recv_flags::dontwait)) break;
+                        if (!topic_frame.more() || !sub->recv(payload, zmq::recv_flags::dontwait)) continue;
+                        on_sub(payload.to_string_view(), now);
+                    }
+                if (items[1].revents & ZMQ_POLLIN)
+                    for (int i = 0; i < 256; ++i) {
+                        zmq::message_t identity, msg;
+                        if (!router->recv(identity, zmq::recv_flags::dontwait)) break;
+                        if (!identity.more() || !router->recv(msg, zmq::recv_flags::dontwait)) continue;
+                        on_router(identity, msg, now);
+                    }
+                if (beacon && (items[2].revents & ZMQ_POLLIN))
+                    while (auto b = beacon->receive())
+                        if (b->ns == opt.ns && b->node_id != opt.node_id && !peers.count(b->node_id) && !left.count(b->node_id))
+                            dial("tcp://" + b->address + ":" + std::to_string(b->port));
+                for (size_t i = 0; i < dealer_eps.size(); ++i) {
+                    if (!(items[3 + i].revents & ZMQ_POLLIN)) continue;
+                    const std::string ep = dealer_eps[i];
+                    for (int n = 0; n < 64; ++n) {
+                        auto it = dealers.find(ep);
+                        if (it == dealers.end()) break;
+                        zmq::message_t msg;
+                        if (!it->second.recv(msg, zmq::recv_flags::dontwait)) break;
+                        on_dealer(ep, msg.to_string_view(), now);
+                    }
+                }
+                periodic(now);
+            } catch (const std::exception &e) {
+                log->error("cluster loop: {}", e.what());
+            }
+        }
+        // Goodbye, so the master removes us now rather than after the timeout.
+        try {
+            Heartbeat hb = heartbeat();
+            hb.leaving = true;
+            publish(topic::state_sync, hb);
+        } catch (const std::exception &) {}
+    }
+};
+
+Node::Node(NodeOptions options) : impl_(std::make_unique<Impl>()) { impl_->opt = std::move(options); }
+
+Node::~Node() { stop(); }
+
+void Node::start() {
+    auto &d = *impl_;
+    if (!d.opt.secret.empty()) d.curve = derive_curve_keys(d.opt.secret);
+    // Replay: the node's prior view. Only its instances matter: they are what
+    // this node carries over should it become master.
+    eventlog::Options lo;
+    lo.dir = d.opt.data_dir / "eventlog";
+    lo.min_free_bytes = d.opt.eventlog_min_free_bytes;
+    d.eventlog = std::make_unique<eventlog::EventLog>(lo, d.log);
+    state::State prior;
+    uint64_t bad = 0;
+    const auto st = d.eventlog->replay([&](std::string_view rec) {
+        state::Event e;
+        std::string err;
+        if (decode_event(rec, e, err)) prior = state::apply(std::move(prior), e);
+        else ++bad;
+    });
+    d.state.instances = std::move(prior.instances);
+    d.log->info("event log replayed: {} record(s), {} instance(s) in the prior view{}{}", st.records,
+                d.state.instances.size(), bad ? fmt::format(", {} undecodable record(s) skipped", bad) : "",
+                st.dropped_bytes ? fmt::format(", {} torn byte(s) dropped", st.dropped_bytes) : "");
+
+    d.bind();
+    d.sub.emplace(d.ctx, zmq::socket_type::sub);
+    d.sub->set(zmq::sockopt::linger, 0);
+    d.secure_client(*d.sub);
+    d.sub->set(zmq::sockopt::subscribe, "");
+    d.election = std::make_unique<Election>(d.opt.node_id, d.opt.force_master, d.opt.election, Clock::now());
+    for (const auto &ep : d.opt.bootstrap_peers) {
+        if (split_endpoint(ep).second < 0)
+            throw std::runtime_error("bootstrap peer \"" + ep + "\" is not tcp://host:port");
+        d.bootstrap.insert(ep);
+        d.dial(ep);
+    }
+    if (d.opt.beacons) {
+        d.beacon = std::make_unique<Beacon>(d.opt.beacon_port);
+        if (d.beacon->fd() < 0) {
+            d.log->warn("UDP beacons off: {}", d.beacon->error());
+            d.beacon.reset();
+        }
+    }
+    d.log->info("cluster port {} (requests on {}), namespace \"{}\", {}{}", d.bound_port, d.bound_port + 1, d.opt.ns,
+                d.curve ? "CURVE encryption on" : "no cluster secret (plain TCP)", d.opt.force_master ? ", forced master" : "");
+    d.running = true;
+    d.thread = std::thread([&d] { d.loop(); });
+}
+
+void Node::stop() {
+    auto &d = *impl_;
+    if (!d.running.exchange(false)) return;
+    if (d.thread.joinable()) d.thread.join();
+    std::lock_guard lk(d.mu);
+    for (auto &p : d.submitted) p->reply.set_value(CommandReply{p->command.command_id, false, "the node is stopping", {}});
+    d.submitted.clear();
+}
+
+int Node::port() const { return impl_->bound_port; }
+
+View Node::view() const {
+    auto &d = *impl_;
+    std::lock_guard lk(d.mu);
+    View v;
+    v.state = d.state;
+    v.self_id = d.opt.node_id;
+    v.master_id = d.master_id;
+    v.is_master = !d.master_id.empty() && d.master_id == d.opt.node_id;
+    v.term = d.term;
+    v.port = d.bound_port;
+    v.peers = d.peer_views;
+    if (d.eventlog) {
+        v.eventlog_counting_only = d.eventlog->counting_only();
+        v.eventlog_appended = d.eventlog->appended();
+    }
+    return v;
+}
+
+std::vector<state::Event> Node::events_since(int64_t since, size_t max) const {
+    auto &d = *impl_;
+    std::lock_guard lk(d.mu);
+    std::vector<state::Event> out;
+    for (const auto &e : d.session_events)
+        if (e.idx > since && out.size() < max) out.push_back(e);
+    return out;
+}
+
+CommandReply Node::submit(state::CommandBody body, std::chrono::milliseconds timeout) {
+    auto &d = *impl_;
+    auto p = std::make_shared<Impl::Pending>();
+    p->command = state::Command{make_node_id(), d.opt.node_id, std::move(body)};
+    p->deadline = Clock::now() + timeout;
+    auto fut = p->reply.get_future();
+    const std::string id = p->command.command_id;
+    {
+        std::lock_guard lk(d.mu);
+        if (!d.running) return CommandReply{id, false, "the cluster is not running", {}};
+        d.submitted.push_back(std::move(p));
+    }
+    if (fut.wait_for(timeout + 2s) != std::future_status::ready)
+        return CommandReply{id, false, "the cluster did not answer in time", {}};
+    return fut.get();
+}
+
+} // namespace skulk::cluster

@@ -1,0 +1,90 @@
+// One node's cluster presence: the ZeroMQ router (PUB/SUB topics plus
+// ROUTER/DEALER requests), membership (bootstrap peers, UDP beacons,
+// heartbeats), the bully election, the master role when elected, the
+// replicated State and the durable event log.
+//
+// Ports: the node binds its cluster port P for PUB (topics) and P + 1 for
+// ROUTER (requests: hello, commands, snapshots, gaps). With P = 0 a free pair
+// is chosen. All sockets live on one internal thread; the public methods are
+// thread-safe.
+#pragma once
+
+#include "cluster/election.hpp"
+#include "cluster/wire.hpp"
+#include "eventlog/event_log.hpp"
+#include "state/commands.hpp"
+#include "state/events.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace skulk::cluster {
+
+struct NodeOptions {
+    std::string node_id;
+    std::string ns;                           // cluster namespace
+    std::string secret;                       // non-empty: CURVE on every socket
+    int port = 52416;                         // 0: pick a free pair
+    std::string bind_address = "*";
+    std::vector<std::string> bootstrap_peers; // tcp://host:port (the PUB port)
+    bool force_master = false;
+    std::filesystem::path data_dir;           // event log in <data_dir>/eventlog
+    std::chrono::seconds node_timeout{30};    // SKULK_NODE_TIMEOUT_SECONDS
+    std::chrono::seconds settle_grace{60};    // SKULK_TOPOLOGY_SETTLE_GRACE_SECONDS
+    std::chrono::milliseconds heartbeat{250};
+    std::chrono::milliseconds peer_timeout{2000}; // SKULK_PEER_TIMEOUT_MS: election liveness
+    Election::Config election;
+    bool beacons = true;                      // SKULK_BEACONS=0 disables
+    uint16_t beacon_port = 52417;             // SKULK_BEACON_PORT
+    uint64_t eventlog_min_free_bytes = 2ull << 30; // SKULK_EVENTLOG_MIN_FREE_BYTES
+};
+
+// Reads the SKULK_* overrides above. Returns "" or an error naming the variable.
+std::string apply_env_overrides(NodeOptions &o);
+
+struct PeerView {
+    std::string node_id;
+    std::string endpoint;
+    bool alive = false;
+    std::chrono::system_clock::time_point last_heard;
+};
+
+struct View {
+    state::State state;
+    std::string self_id;
+    std::string master_id;
+    bool is_master = false;
+    uint64_t term = 0;
+    int port = 0;
+    std::vector<PeerView> peers;
+    bool eventlog_counting_only = false;
+    uint64_t eventlog_appended = 0;
+};
+
+class Node {
+public:
+    explicit Node(NodeOptions options);
+    ~Node();
+    Node(const Node &) = delete;
+    Node &operator=(const Node &) = delete;
+
+    // Replays the event log, binds the ports and starts the thread. Throws
+    // std::runtime_error naming the port or file on failure.
+    void start();
+    void stop();
+    int port() const;
+
+    View view() const;
+    std::vector<state::Event> events_since(int64_t since, size_t max) const;
+    // Sends a command to the master and waits for its verdict.
+    CommandReply submit(state::CommandBody body, std::chrono::milliseconds timeout);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace skulk::cluster

@@ -1,0 +1,138 @@
+#include "master/master.hpp"
+
+#include <algorithm>
+#include <set>
+
+namespace skulk::master {
+namespace {
+
+using namespace state;
+
+Decision refuse(std::string why) { return Decision{false, std::move(why), {}}; }
+Decision accept(std::vector<EventBody> events) { return Decision{true, {}, std::move(events)}; }
+
+// Minimal placement until the placement engine replaces it: the member with
+// the fewest instances (ties: smallest id), whole model on one node.
+NodeId least_loaded_node(const State &s) {
+    NodeId best;
+    size_t best_count = SIZE_MAX;
+    for (const auto &[id, _] : s.nodes) {
+        size_t n = 0;
+        for (const auto &[iid, inst] : s.instances) n += inst.on_node(id) ? 1 : 0;
+        if (n < best_count) { best = id; best_count = n; }
+    }
+    return best;
+}
+
+Decision place(const State &s, const PlaceInstance &c, const std::function<std::string()> &new_id) {
+    if (c.model_id.empty()) return refuse("model_id must not be empty");
+    if (c.sharding != "Pipeline" && c.sharding != "Tensor")
+        return refuse("sharding must be \"Pipeline\" or \"Tensor\", got \"" + c.sharding + "\"");
+    std::vector<NodeId> nodes = c.node_ids;
+    if (nodes.empty()) {
+        const NodeId n = least_loaded_node(s);
+        if (n.empty()) return refuse("no cluster members are known yet");
+        nodes.push_back(n);
+    }
+    std::set<NodeId> seen;
+    for (const auto &n : nodes) {
+        if (!s.nodes.count(n)) return refuse("node " + n + " is not a member of the cluster");
+        if (!seen.insert(n).second) return refuse("node " + n + " is listed twice");
+    }
+    Instance inst;
+    inst.id = new_id();
+    inst.model_id = c.model_id;
+    inst.sharding = c.sharding;
+    for (size_t r = 0; r < nodes.size(); ++r) {
+        ShardAssignment sh;
+        sh.node_id = nodes[r];
+        sh.rank = int(r);
+        sh.world_size = int(nodes.size());
+        inst.shards.push_back(sh);
+    }
+    return accept({InstanceCreated{std::move(inst)}});
+}
+
+// Tasks of an instance still running: they fail (retryable) before the instance goes.
+void fail_tasks_of(const State &s, const InstanceId &inst, const std::string &why, std::vector<EventBody> &out) {
+    for (const auto &[tid, t] : s.tasks)
+        if (t.instance_id == inst && t.in_flight()) out.push_back(TaskFailed{tid, why + "; the request may be retried"});
+}
+
+} // namespace
+
+Decision decide(const State &s, const Command &cmd, const std::function<std::string()> &new_id) {
+    return std::visit(
+        [&](const auto &c) -> Decision {
+            using T = std::decay_t<decltype(c)>;
+            if constexpr (std::is_same_v<T, PlaceInstance>) {
+                return place(s, c, new_id);
+            } else if constexpr (std::is_same_v<T, DeleteInstance>) {
+                if (!s.instances.count(c.instance_id)) return refuse("no instance " + c.instance_id);
+                std::vector<EventBody> ev;
+                fail_tasks_of(s, c.instance_id, "instance " + c.instance_id + " was deleted", ev);
+                ev.push_back(InstanceDeleted{c.instance_id, "deleted by command " + cmd.command_id});
+                return accept(std::move(ev));
+            } else if constexpr (std::is_same_v<T, CreateTask>) {
+                if (c.task_id.empty()) return refuse("task_id must not be empty");
+                if (s.tasks.count(c.task_id)) return refuse("task " + c.task_id + " already exists");
+                if (!s.instances.count(c.instance_id)) return refuse("no instance " + c.instance_id);
+                return accept({TaskCreated{Task{c.task_id, c.instance_id, cmd.command_id, TaskStatus::Pending, {}}}});
+            } else if constexpr (std::is_same_v<T, FinishTask>) {
+                auto it = s.tasks.find(c.task_id);
+                if (it == s.tasks.end()) return refuse("no task " + c.task_id);
+                if (!it->second.in_flight()) return refuse("task " + c.task_id + " has already ended");
+                return accept({TaskFinished{c.task_id}});
+            } else if constexpr (std::is_same_v<T, FailTask>) {
+                auto it = s.tasks.find(c.task_id);
+                if (it == s.tasks.end()) return refuse("no task " + c.task_id);
+                if (!it->second.in_flight()) return refuse("task " + c.task_id + " has already ended");
+                return accept({TaskFailed{c.task_id, c.error_message}});
+            } else if constexpr (std::is_same_v<T, ReportRunnerStatus>) {
+                if (c.status.runner_id.empty()) return refuse("runner_id must not be empty");
+                if (!s.instances.count(c.status.instance_id)) return refuse("no instance " + c.status.instance_id);
+                return accept({RunnerStatusUpdated{c.status}});
+            }
+        },
+        cmd.body);
+}
+
+std::vector<EventBody> liveness(const State &s, const LivenessInput &in) {
+    std::vector<EventBody> out;
+    for (const auto &[id, peer] : in.heard)
+        if (!s.nodes.count(id) && in.now - peer.last_heard < in.node_timeout) out.push_back(NodeJoined{NodeInfo{id, peer.endpoint}});
+    // Right after a master starts, membership is still being rebuilt from
+    // live gossip; pruning now would delete carried placements.
+    if (in.now - in.session_started < in.settle_grace) return out;
+
+    std::set<NodeId> gone;
+    for (const auto &[id, info] : s.nodes) {
+        if (id == in.self) continue;
+        auto it = in.heard.find(id);
+        if (it == in.heard.end() || in.now - it->second.last_heard >= in.node_timeout) gone.insert(id);
+    }
+    for (const auto &[iid, inst] : s.instances) {
+        bool dead = false;
+        for (const auto &sh : inst.shards)
+            if (gone.count(sh.node_id) || (!s.nodes.count(sh.node_id) && !in.heard.count(sh.node_id))) dead = true;
+        if (!dead) continue;
+        fail_tasks_of(s, iid, "a node of instance " + iid + " timed out", out);
+        out.push_back(InstanceDeleted{iid, "a node of the instance timed out"});
+    }
+    for (const auto &id : gone) out.push_back(NodeTimedOut{id});
+    return out;
+}
+
+std::vector<EventBody> leave(const State &s, const NodeId &node) {
+    std::vector<EventBody> out;
+    if (!s.nodes.count(node)) return out;
+    for (const auto &[iid, inst] : s.instances) {
+        if (!inst.on_node(node)) continue;
+        fail_tasks_of(s, iid, "node " + node + " left the cluster", out);
+        out.push_back(InstanceDeleted{iid, "node " + node + " left the cluster"});
+    }
+    out.push_back(NodeLeft{node});
+    return out;
+}
+
+} // namespace skulk::master

@@ -1,0 +1,33 @@
+// Commands: requests sent to the master. The master validates each one and
+// answers with the events it indexed, or with a reason it refused.
+#pragma once
+
+#include "state/types.hpp"
+
+#include <variant>
+
+namespace skulk::state {
+
+// Place one instance of a model. Empty node_ids: the master chooses.
+struct PlaceInstance {
+    std::string model_id;
+    std::vector<NodeId> node_ids;
+    std::string sharding = "Pipeline";
+};
+struct DeleteInstance { InstanceId instance_id; };
+struct CreateTask { TaskId task_id; InstanceId instance_id; };
+struct FinishTask { TaskId task_id; };
+struct FailTask { TaskId task_id; std::string error_message; };
+struct ReportRunnerStatus { RunnerStatus status; };
+
+using CommandBody = std::variant<PlaceInstance, DeleteInstance, CreateTask, FinishTask, FailTask, ReportRunnerStatus>;
+
+struct Command {
+    std::string command_id;
+    NodeId origin;
+    CommandBody body;
+};
+
+const char *command_name(const CommandBody &body);
+
+} // namespace skulk::state

@@ -1,0 +1,50 @@
+// Indexed events: the only way State changes. The master assigns idx (dense,
+// from 0 in each session/term); every node applies them in idx order.
+#pragma once
+
+#include "state/types.hpp"
+
+#include <variant>
+
+namespace skulk::state {
+
+// Event 0 of every master session. Carries the instances the new master
+// keeps from the previous session (placements survive a master change);
+// tasks, runners and membership start empty and are rebuilt from live nodes.
+struct SessionStarted {
+    NodeId master_node_id;
+    std::vector<Instance> carried_instances;
+    bool operator==(const SessionStarted &) const = default;
+};
+struct NodeJoined { NodeInfo node; bool operator==(const NodeJoined &) const = default; };
+struct NodeLeft { NodeId node_id; bool operator==(const NodeLeft &) const = default; };
+struct NodeTimedOut { NodeId node_id; bool operator==(const NodeTimedOut &) const = default; };
+struct InstanceCreated { Instance instance; bool operator==(const InstanceCreated &) const = default; };
+struct InstanceDeleted {
+    InstanceId instance_id;
+    std::string reason;
+    bool operator==(const InstanceDeleted &) const = default;
+};
+struct RunnerStatusUpdated { RunnerStatus status; bool operator==(const RunnerStatusUpdated &) const = default; };
+struct TaskCreated { Task task; bool operator==(const TaskCreated &) const = default; };
+struct TaskFinished { TaskId task_id; bool operator==(const TaskFinished &) const = default; };
+struct TaskFailed {
+    TaskId task_id;
+    std::string error_message;
+    bool operator==(const TaskFailed &) const = default;
+};
+
+using EventBody = std::variant<SessionStarted, NodeJoined, NodeLeft, NodeTimedOut, InstanceCreated, InstanceDeleted,
+                               RunnerStatusUpdated, TaskCreated, TaskFinished, TaskFailed>;
+
+struct Event {
+    uint64_t term = 0;
+    int64_t idx = 0;
+    EventBody body;
+    bool operator==(const Event &) const = default;
+};
+
+// Stable names, used on the wire, in the log and in /events.
+const char *event_name(const EventBody &body);
+
+} // namespace skulk::state

@@ -1,0 +1,91 @@
+// The cluster's replicated state: plain C++ values, no JSON, no sockets.
+// Every node holds one State and changes it only through apply() (apply.hpp),
+// so two nodes that applied the same indexed events hold equal States.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace skulk::state {
+
+using NodeId = std::string;
+using InstanceId = std::string;
+using TaskId = std::string;
+
+// A member as the master saw it join: its id and its cluster endpoint.
+struct NodeInfo {
+    NodeId id;
+    std::string endpoint; // tcp://host:port of its PUB socket (ROUTER is port+1)
+    bool operator==(const NodeInfo &) const = default;
+};
+
+// One shard of an instance on one node. Opaque to the cluster core; the
+// placement code owns the meaning of the fields and may append more.
+struct ShardAssignment {
+    NodeId node_id;
+    int rank = 0;
+    int world_size = 1;
+    int first_layer = 0;
+    int last_layer = -1;      // -1: through the last layer
+    std::string backend;      // resolved backend tag, e.g. "cpu_blas-cpu"
+    bool operator==(const ShardAssignment &) const = default;
+};
+
+struct Instance {
+    InstanceId id;
+    std::string model_id;
+    std::string sharding = "Pipeline";
+    std::vector<ShardAssignment> shards;
+    int64_t context_token_limit = 0;
+    bool on_node(const NodeId &node) const {
+        for (const auto &s : shards)
+            if (s.node_id == node) return true;
+        return false;
+    }
+    bool operator==(const Instance &) const = default;
+};
+
+// API.md's runner states.
+enum class RunnerPhase { Idle, Connecting, Connected, Loading, Loaded, WarmingUp, Ready, Running, ShuttingDown, Shutdown, Failed };
+const char *to_string(RunnerPhase p);
+bool parse_runner_phase(const std::string &s, RunnerPhase &out);
+
+struct RunnerStatus {
+    std::string runner_id;
+    InstanceId instance_id;
+    NodeId node_id;
+    RunnerPhase phase = RunnerPhase::Idle;
+    int layers_loaded = 0;
+    int total_layers = 0;
+    std::string error_message;
+    bool operator==(const RunnerStatus &) const = default;
+};
+
+enum class TaskStatus { Pending, Running, Complete, Failed };
+const char *to_string(TaskStatus s);
+bool parse_task_status(const std::string &s, TaskStatus &out);
+
+struct Task {
+    TaskId id;
+    InstanceId instance_id;
+    std::string command_id;
+    TaskStatus status = TaskStatus::Pending;
+    std::string error_message;
+    bool in_flight() const { return status == TaskStatus::Pending || status == TaskStatus::Running; }
+    bool operator==(const Task &) const = default;
+};
+
+struct State {
+    uint64_t term = 0;                 // the master session these events belong to
+    NodeId master_node_id;
+    int64_t last_event_applied_idx = -1;
+    std::map<NodeId, NodeInfo> nodes;
+    std::map<InstanceId, Instance> instances;
+    std::map<std::string, RunnerStatus> runners;
+    std::map<TaskId, Task> tasks;
+    bool operator==(const State &) const = default;
+};
+
+} // namespace skulk::state

@@ -1,0 +1,115 @@
+// Wire envelopes round-trip and refuse other versions; the election state machine.
+#include "cluster/curve.hpp"
+#include "cluster/election.hpp"
+#include "cluster/wire.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+using namespace skulk;
+using namespace skulk::cluster;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+TEST(Wire, EventRoundTrips) {
+    state::Instance inst{"i1", "llama", "Pipeline", {state::ShardAssignment{"n1", 0, 2, 0, 11, "cpu_blas-cpu"},
+                                                     state::ShardAssignment{"n2", 1, 2, 12, -1, "vulkan-gpu"}}, 4096};
+    const state::Event e{3, 17, state::InstanceCreated{inst}};
+    const auto d = decode(encode(Envelope{kWireVersion, "ns", "n1", e}));
+    ASSERT_TRUE(d.ok) << d.error;
+    EXPECT_EQ(d.env.ns, "ns");
+    EXPECT_EQ(std::get<state::Event>(d.env.body), e);
+
+    state::Event back;
+    std::string err;
+    ASSERT_TRUE(decode_event(encode_event(e), back, err)) << err;
+    EXPECT_EQ(back, e);
+}
+
+TEST(Wire, CommandAndSnapshotRoundTrip) {
+    state::Command c{"cmd1", "n1", state::PlaceInstance{"m", {"a", "b"}, "Tensor"}};
+    auto d = decode(encode(Envelope{kWireVersion, "", "n1", CommandRequest{c}}));
+    ASSERT_TRUE(d.ok) << d.error;
+    const auto &got = std::get<CommandRequest>(d.env.body).command;
+    EXPECT_EQ(got.command_id, "cmd1");
+    EXPECT_EQ(std::get<state::PlaceInstance>(got.body).node_ids, (std::vector<std::string>{"a", "b"}));
+
+    state::State s;
+    s.term = 2;
+    s.last_event_applied_idx = 9;
+    s.nodes["a"] = {"a", "tcp://1.2.3.4:5"};
+    s.tasks["t"] = state::Task{"t", "i", "c", state::TaskStatus::Running, ""};
+    s.runners["r"] = state::RunnerStatus{"r", "i", "a", state::RunnerPhase::Loading, 3, 10, ""};
+    d = decode(encode(Envelope{kWireVersion, "", "n1", SnapshotReply{s}}));
+    ASSERT_TRUE(d.ok) << d.error;
+    EXPECT_EQ(std::get<SnapshotReply>(d.env.body).state, s);
+}
+
+TEST(Wire, OtherVersionIsRefusedWithReason) {
+    auto j = nlohmann::json::parse(encode(Envelope{kWireVersion, "", "n1", Hello{7}}));
+    j["v"] = kWireVersion + 1;
+    const auto d = decode(j.dump());
+    EXPECT_FALSE(d.ok);
+    EXPECT_TRUE(d.version_mismatch);
+    EXPECT_NE(d.error.find(std::to_string(kWireVersion + 1)), std::string::npos);
+    EXPECT_FALSE(decode("not json").ok);
+    EXPECT_FALSE(decode(R"({"v":1,"ns":"","from":"x","type":"nope","body":{}})").ok);
+}
+
+TEST(Curve, SameSecretSameKeysDifferentSecretDifferentKeys) {
+    const auto a = derive_curve_keys("s3cret"), b = derive_curve_keys("s3cret"), c = derive_curve_keys("other");
+    EXPECT_EQ(a.public_z85, b.public_z85);
+    EXPECT_EQ(a.secret_z85, b.secret_z85);
+    EXPECT_NE(a.public_z85, c.public_z85);
+    EXPECT_EQ(a.public_z85.size(), 40u);
+}
+
+namespace {
+// Three election machines wired by hand: every message reaches every other.
+struct Net {
+    std::map<std::string, std::unique_ptr<Election>> nodes;
+    void deliver(const std::string &from, const std::vector<ElectionMsg> &msgs, Clock::time_point now,
+                 const std::set<std::string> &up) {
+        for (const auto &m : msgs)
+            for (auto &[id, e] : nodes)
+                if (id != from && up.count(id)) deliver(id, e->on_message(from, m, now), now, up);
+    }
+    void step(Clock::time_point now, const std::set<std::string> &up) {
+        for (auto &[id, e] : nodes) {
+            if (!up.count(id)) continue;
+            std::set<std::string> alive = up;
+            alive.erase(id);
+            deliver(id, e->tick(now, alive), now, up);
+        }
+    }
+};
+} // namespace
+
+TEST(Election, SimultaneousStartElectsExactlyTheHighestKeyOnce) {
+    const auto t0 = Clock::now();
+    Net net;
+    for (const char *id : {"n1", "n3", "n2"}) net.nodes[id] = std::make_unique<Election>(id, false, Election::Config{}, t0);
+    const std::set<std::string> up{"n1", "n2", "n3"};
+    for (int ms = 0; ms <= 2000; ms += 50) net.step(t0 + std::chrono::milliseconds(ms), up);
+    for (auto &[id, e] : net.nodes) {
+        EXPECT_EQ(e->master(), "n3") << id;
+        EXPECT_EQ(e->term(), 1u) << id;
+    }
+    // Master dies: the next highest takes over with a newer term.
+    std::set<std::string> rest{"n1", "n2"};
+    for (int ms = 2050; ms <= 4000; ms += 50) net.step(t0 + std::chrono::milliseconds(ms), rest);
+    EXPECT_EQ(net.nodes["n1"]->master(), "n2");
+    EXPECT_EQ(net.nodes["n2"]->master(), "n2");
+    EXPECT_EQ(net.nodes["n2"]->term(), 2u);
+}
+
+TEST(Election, ForcedNodeWinsOverHigherIds) {
+    const auto t0 = Clock::now();
+    Net net;
+    net.nodes["a"] = std::make_unique<Election>("a", true, Election::Config{}, t0);
+    net.nodes["z"] = std::make_unique<Election>("z", false, Election::Config{}, t0);
+    const std::set<std::string> up{"a", "z"};
+    for (int ms = 0; ms <= 5000; ms += 50) net.step(t0 + std::chrono::milliseconds(ms), up);
+    EXPECT_EQ(net.nodes["a"]->master(), "a");
+    EXPECT_EQ(net.nodes["z"]->master(), "a");
+}
