@@ -23,8 +23,7 @@ struct Plugin {
     const skulk_adapter_v1 *vt = nullptr;
 
     Plugin() {
-        const char *build = std::getenv("SKULK_BUILD_DIR");
-        const auto path = std::filesystem::path(build ? build : "build") / "bin/plugins/libadapter_openai.so";
+        const std::filesystem::path path = SKULK_ADAPTER_OPENAI_PATH;
         lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
         if (!lib) throw std::runtime_error(std::string("dlopen: ") + dlerror());
         auto negotiate = reinterpret_cast<skulk_plugin_negotiate_fn>(dlsym(lib, SKULK_PLUGIN_ENTRY_SYMBOL));

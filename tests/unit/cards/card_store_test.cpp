@@ -155,8 +155,8 @@ TEST(CardStoreDirs, FileNamesAndBuiltinDirLookup) {
     EXPECT_EQ(find_builtin_cards_dir({}), fs::path("/from/env"));
     ::unsetenv("SKULK_CARDS_DIR");
     // Without flag or env it falls back to the source tree's cards/ (when it exists).
-    const char *src = std::getenv("SKULK_SOURCE_DIR");
-    if (src && fs::is_directory(fs::path(src) / "cards")) {
+    const fs::path src = SKULK_TEST_SOURCE_DIR;
+    if (fs::is_directory(src / "cards")) {
         EXPECT_EQ(fs::weakly_canonical(find_builtin_cards_dir({})), fs::weakly_canonical(fs::path(src) / "cards"));
     }
 }

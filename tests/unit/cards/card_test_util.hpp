@@ -10,8 +10,7 @@
 namespace skulk::cards::test {
 
 inline std::filesystem::path data_dir() {
-    const char *src = std::getenv("SKULK_SOURCE_DIR");
-    return std::filesystem::path(src ? src : ".") / "tests/unit/cards/data";
+    return std::filesystem::path(SKULK_TEST_SOURCE_DIR) / "tests/unit/cards/data";
 }
 
 inline std::string read_text(const std::filesystem::path &p) {
