@@ -14,5 +14,13 @@ function(skulk_add_gtest name)
   target_link_libraries(${name} PRIVATE GTest::gtest GTest::gtest_main ${T_LIBS})
   target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/host ${CMAKE_SOURCE_DIR}/tests)
   gtest_discover_tests(${name} WORKING_DIRECTORY ${CMAKE_SOURCE_DIR} DISCOVERY_TIMEOUT 60
-    PROPERTIES ENVIRONMENT "${SKULK_TEST_ENV}" TIMEOUT ${T_TIMEOUT})
+    PROPERTIES TIMEOUT ${T_TIMEOUT})
+  # ENVIRONMENT is a list, and gtest_discover_tests splits its PROPERTIES at
+  # every ';' (escaping does not survive its layers): only the first variable
+  # would arrive. So set it from a file CTest includes after the discovered
+  # tests, over the <name>_TESTS list that discovery defines.
+  set(env_file ${CMAKE_CURRENT_BINARY_DIR}/${name}_env.cmake)
+  file(WRITE ${env_file} "foreach(t IN LISTS ${name}_TESTS)\n"
+    "  set_tests_properties(\"\${t}\" PROPERTIES ENVIRONMENT [==[${SKULK_TEST_ENV}]==])\nendforeach()\n")
+  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES ${env_file})
 endfunction()

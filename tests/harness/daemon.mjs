@@ -129,11 +129,13 @@ export class Daemon {
     let timedOut = false;
     if (!this.exited) {
       this.child.kill(signal);
-      const timer = new Promise((r) => setTimeout(() => r('timeout'), timeoutMs));
-      if ((await Promise.race([this.exitPromise, timer])) === 'timeout') {
+      let timer;
+      const expired = new Promise((r) => { timer = setTimeout(() => r('timeout'), timeoutMs); });
+      if ((await Promise.race([this.exitPromise, expired])) === 'timeout') {
         timedOut = true;
         this.child.kill('SIGKILL');
       }
+      clearTimeout(timer); // a pending timer would keep node's event loop alive
     }
     const { code, signal: bySignal } = await this.exitPromise;
     const elapsedMs = performance.now() - started;
