@@ -24,9 +24,12 @@ using skulk::plugin::Registry;
 
 namespace {
 
+// <build>/fixtures/plugins: from SKULK_BUILD_DIR, else from where this test
+// binary lives (<build>/bin/abi_registry_test).
 fs::path fixture_dir() {
     const char *build = std::getenv("SKULK_BUILD_DIR");
-    return fs::path(build ? build : "build") / "fixtures" / "plugins";
+    const fs::path root = build && *build ? fs::path(build) : fs::canonical("/proc/self/exe").parent_path().parent_path();
+    return root / "fixtures" / "plugins";
 }
 
 fs::path fixture(const std::string &name) { return fixture_dir() / ("lib" + name + ".so"); }
