@@ -156,3 +156,18 @@ test('broken plugins are logged with their reason and the daemon keeps serving',
     assert.equal(d.stderr.match(/\[plugin:fixture_good\] shutdown: 0 live/g)?.length, 1);
   }
 });
+
+test('an API port already in use fails the start with exit 1 and names the port', async () => {
+  const first = await startDaemon({ args: noPlugins() });
+  const dataDir = mkdtempSync(join(tmpdir(), 'skulk-second-'));
+  try {
+    const r = await runSkulk(['--data-dir', dataDir, '--api-port', String(first.apiPort), ...noPlugins()]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`cannot serve HTTP on [^ ]*:${first.apiPort}`));
+    assert.equal(existsSync(join(dataDir, 'runtime.json')), false);
+    assert.equal((await first.get('/healthz')).status, 200, 'the first daemon is unaffected');
+  } finally {
+    await first.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
