@@ -1,0 +1,153 @@
+#include "api/model_routes.hpp"
+
+#include "cards/card_parser.hpp"
+#include "log/logging.hpp"
+
+#include <toml.hpp>
+
+#include <sys/stat.h>
+
+namespace skulk::api {
+namespace {
+
+using nlohmann::json;
+
+// JSON -> TOML document, so a posted card meets exactly the checks a card
+// file does (null means "not given").
+toml::value to_toml(const json &j) {
+    switch (j.type()) {
+    case json::value_t::object: {
+        toml::table t;
+        for (const auto &[k, v] : j.items())
+            if (!v.is_null()) t.emplace(k, to_toml(v));
+        return toml::value(std::move(t));
+    }
+    case json::value_t::array: {
+        toml::array a;
+        for (const auto &v : j) a.push_back(to_toml(v));
+        return toml::value(std::move(a));
+    }
+    case json::value_t::string: return toml::value(j.get<std::string>());
+    case json::value_t::boolean: return toml::value(j.get<bool>());
+    case json::value_t::number_integer: return toml::value(j.get<int64_t>());
+    case json::value_t::number_unsigned: {
+        const auto u = j.get<uint64_t>();
+        // Out-of-range values become a float so the validator rejects them by type.
+        return u > uint64_t(INT64_MAX) ? toml::value(double(u)) : toml::value(int64_t(u));
+    }
+    case json::value_t::number_float: return toml::value(j.get<double>());
+    default: return toml::value(std::string()); // null inside an array: rejected as an empty value later
+    }
+}
+
+json strings(const std::vector<std::string> &v) { return json(v); }
+
+int64_t created_of(const cards::ModelCard &card) {
+    // The card file's mtime: stable across restarts, newer for a newer card.
+    struct stat st {};
+    return ::stat(card.file.c_str(), &st) == 0 ? int64_t(st.st_mtime) : 0;
+}
+
+void send_list(const cards::CardStore &store, HttpResponse &res) {
+    json data = json::array();
+    for (const auto &card : store.list()) data.push_back(model_json(card));
+    res.send_json(200, json{{"object", "list"}, {"data", std::move(data)}}.dump());
+}
+
+void delete_card(cards::CardStore &store, const std::string &id, HttpResponse &res) {
+    try {
+        store.delete_custom(id);
+        log::get("api")->info("custom model card '{}' deleted", id);
+        res.send_json(200, json{{"message", "Deleted custom model card " + id}, {"model_id", id}}.dump());
+    } catch (const cards::CardStoreError &e) {
+        using K = cards::CardStoreError::Kind;
+        const int status = e.kind() == K::not_found ? 404 : e.kind() == K::conflict ? 409 : 500;
+        res.send_error(status, e.what(), status == 404 ? "not_found_error" : status == 409 ? "conflict" : "server_error");
+    }
+}
+
+} // namespace
+
+json model_json(const cards::ModelCard &c) {
+    json source = json::object();
+    if (c.source.is_local()) source["path"] = c.source.path.string();
+    else source = {{"hf_repo", c.source.hf_repo}, {"hf_file", c.source.hf_file}};
+    json placement = {{"compatible_backends", strings(c.placement.compatible_backends)},
+                      {"backend_preference", strings(c.placement.backend_preference)},
+                      {"max_context_tokens", c.placement.max_context_tokens ? json(*c.placement.max_context_tokens)
+                                                                            : json(nullptr)}};
+    json j = {{"id", c.model_id},
+              {"object", "model"},
+              {"created", created_of(c)},
+              {"owned_by", "skulk"},
+              {"model_id", c.model_id},
+              {"name", c.name},
+              {"family", c.family},
+              {"quantization", c.quantization},
+              {"n_layers", c.n_layers},
+              {"hidden_size", c.hidden_size},
+              {"num_key_value_heads", c.num_key_value_heads},
+              {"context_length", c.context_length},
+              {"storage_size", c.storage_size},
+              {"tasks", strings(c.tasks)},
+              {"capabilities", strings(c.capabilities)},
+              {"supports_tensor", c.supports_tensor},
+              {"is_custom", c.is_custom},
+              {"source", std::move(source)},
+              {"placement", std::move(placement)}};
+    if (!c.base_model.empty()) j["base_model"] = c.base_model;
+    if (c.runtime.chat_template) j["runtime"] = {{"chat_template", *c.runtime.chat_template}};
+    return j;
+}
+
+cards::ModelCard card_from_json(const json &body, const std::filesystem::path &base_dir) {
+    if (body.contains("toml")) {
+        const auto &t = body["toml"];
+        if (!t.is_string()) throw cards::CardError("request body", 0, "toml", "expected a string of TOML");
+        return cards::parse_card_text(t.get<std::string>(), "request body (toml)", base_dir).card;
+    }
+    json card = body;
+    card.erase("is_custom"); // set by the store, not by the client
+    return cards::parse_card_document(to_toml(card), "request body", base_dir).card;
+}
+
+void register_model_routes(HttpServer &server, cards::CardStore &store) {
+    auto list = [&store](const HttpRequest &, HttpResponse &res) { send_list(store, res); };
+    server.route("GET", "/v1/models", list);
+    server.route("GET", "/models", list);
+
+    server.route("POST", "/models/add", [&store](const HttpRequest &req, HttpResponse &res) {
+        json body;
+        try {
+            body = json::parse(req.body);
+        } catch (const json::parse_error &e) {
+            return res.send_error(400, std::string("invalid JSON body: ") + e.what(), "invalid_request_error");
+        }
+        if (!body.is_object())
+            return res.send_error(400, "the body must be a JSON object: a model card, or {\"toml\": \"...\"}",
+                                  "invalid_request_error");
+        try {
+            const auto card = card_from_json(body, store.custom_dir());
+            const auto stored = store.add_custom(card);
+            log::get("api")->info("custom model card '{}' added ({})", stored.model_id, stored.file.string());
+            res.send_json(200, json{{"message", "Added custom model card " + stored.model_id},
+                                    {"model_card", model_json(stored)}}.dump());
+        } catch (const cards::CardError &e) {
+            res.send_error(400, std::string("invalid model card: ") + e.what(), "invalid_request_error");
+        } catch (const cards::CardStoreError &e) {
+            using K = cards::CardStoreError::Kind;
+            const int status = e.kind() == K::conflict ? 409 : e.kind() == K::invalid ? 400 : 500;
+            res.send_error(status, e.what(), status == 409 ? "conflict" : status == 400 ? "invalid_request_error" : "server_error");
+        }
+    });
+
+    // Ids may hold one '/' ("org/model"); a client sends it encoded or not.
+    server.route("DELETE", "/models/custom/{id}", [&store](const HttpRequest &req, HttpResponse &res) {
+        delete_card(store, req.params.at(0), res);
+    });
+    server.route("DELETE", "/models/custom/{org}/{name}", [&store](const HttpRequest &req, HttpResponse &res) {
+        delete_card(store, req.params.at(0) + "/" + req.params.at(1), res);
+    });
+}
+
+} // namespace skulk::api

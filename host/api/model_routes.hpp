@@ -1,0 +1,27 @@
+// The model-card HTTP routes (shared/reference/API.md):
+//   GET /v1/models, GET /models      the OpenAI model list, card fields added
+//   POST /models/add                 a custom card as JSON (card field names) or {"toml": "..."}
+//   DELETE /models/custom/{id}       remove a custom card (ids with one '/' too)
+// The JSON view of a ModelCard lives here; host/cards speaks C++ only.
+//
+// For now add/delete change this node's card store only; with the cluster
+// core they become commands (AddCustomModelCard -> event -> every node).
+#pragma once
+
+#include "api/http_server.hpp"
+#include "cards/card_store.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace skulk::api {
+
+void register_model_routes(HttpServer &server, cards::CardStore &store);
+
+// One entry of GET /v1/models.
+nlohmann::json model_json(const cards::ModelCard &card);
+
+// A card posted as JSON -> ModelCard, through the same validator as TOML
+// files. Throws cards::CardError naming the field.
+cards::ModelCard card_from_json(const nlohmann::json &body, const std::filesystem::path &base_dir);
+
+} // namespace skulk::api
