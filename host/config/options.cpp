@@ -2,10 +2,12 @@
 
 #include "common/paths.hpp"
 #include "common/version.hpp"
+#include "config/yaml_config.hpp"
 
 #include <boost/program_options.hpp>
 
 #include <cstdlib>
+#include <set>
 #include <sstream>
 
 namespace po = boost::program_options;
@@ -108,6 +110,24 @@ ParseResult parse_daemon_args(int argc, char **argv) {
     if (o.cluster_namespace.empty())
         if (const char *e = env("SKULK_NAMESPACE")) o.cluster_namespace = e;
     if (const char *e = env("SKULK_CLUSTER_SECRET")) o.cluster_secret = e;
+
+    // skulk.yaml: --config FILE, else <data-dir>/skulk.yaml when present.
+    // Keys given by a flag or variable above win over the file.
+    std::set<std::string> given;
+    auto flag = [&](const char *name) { return vm.count(name) && !vm[name].defaulted(); };
+    if (flag("api-port")) given.insert("api.port");
+    if (flag("no-api")) given.insert("api.enabled");
+    if (flag("cluster-port")) given.insert("cluster.port");
+    if (!peers.empty()) given.insert("cluster.bootstrap_peers");
+    if (!o.cluster_namespace.empty()) given.insert("cluster.namespace");
+    if (!o.cluster_secret.empty()) given.insert("cluster.secret");
+    if (flag("force-master")) given.insert("cluster.force_master");
+    std::filesystem::path yaml = o.config_file.value_or(o.data_dir / "skulk.yaml");
+    std::error_code ec;
+    if (o.config_file || std::filesystem::exists(yaml, ec)) {
+        if (auto err = apply_yaml_config(yaml, o, given); !err.empty()) return bad(err);
+        o.config_file = yaml;
+    }
     return r;
 }
 

@@ -1,6 +1,8 @@
 #include "daemon/daemon.hpp"
 
+#include "api/cluster_routes.hpp"
 #include "api/http_server.hpp"
+#include "cluster/node.hpp"
 #include "common/node_id.hpp"
 #include "common/version.hpp"
 #include "log/logging.hpp"
@@ -43,6 +45,7 @@ struct Daemon::Impl {
     std::shared_ptr<spdlog::logger> log = log::get("daemon");
     // Declared before http: destroyed after it, so no handler outlives plugins.
     std::unique_ptr<plugin::Registry> plugins;
+    std::unique_ptr<cluster::Node> cluster; // declared before http: outlives the handlers
     std::unique_ptr<api::HttpServer> http;
 
     void register_routes(api::HttpServer &server) {
@@ -52,6 +55,7 @@ struct Daemon::Impl {
         server.route("GET", "/node_id", [this](const api::HttpRequest &, api::HttpResponse &res) {
             res.send_json(200, nlohmann::json(node_id).dump());
         });
+        if (cluster) api::register_cluster_routes(server, *cluster);
     }
 };
 
@@ -80,6 +84,30 @@ int Daemon::run() {
     d.plugins = std::make_unique<plugin::Registry>(d.options.plugin_dirs);
     d.plugins->scan();
 
+    // The cluster (router, election, replicated state, event log): after the
+    // plugin scan, which forks, because the node starts a thread.
+    {
+        cluster::NodeOptions co;
+        co.node_id = d.node_id;
+        co.ns = d.options.cluster_namespace;
+        co.secret = d.options.cluster_secret;
+        co.port = d.options.cluster_port;
+        co.bootstrap_peers = d.options.bootstrap_peers;
+        co.force_master = d.options.force_master;
+        co.data_dir = d.options.data_dir;
+        if (auto err = cluster::apply_env_overrides(co); !err.empty()) {
+            d.log->error("{}", err);
+            return 1;
+        }
+        d.cluster = std::make_unique<cluster::Node>(co);
+        try {
+            d.cluster->start();
+        } catch (const std::exception &e) {
+            d.log->error("cluster: {}", e.what());
+            return 1;
+        }
+    }
+
     if (!d.options.no_api) {
         api::HttpOptions http_options;
         http_options.bind_address = d.options.api_bind;
@@ -98,6 +126,7 @@ int Daemon::run() {
     // Every listener is bound now: publish the ports.
     nlohmann::json runtime = {{"pid", ::getpid()}, {"nodeId", d.node_id}};
     if (d.http) runtime["apiPort"] = d.http->bound_port();
+    runtime["clusterPort"] = d.cluster->port();
     const auto runtime_path = d.options.data_dir / "runtime.json";
     if (std::string err; !write_runtime_file(runtime_path, runtime, err)) d.log->warn("{}", err);
 
@@ -105,6 +134,7 @@ int Daemon::run() {
     sigwait(&stop_signals, &sig);
     d.log->info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     if (d.http) d.http->stop();
+    d.cluster->stop();
     std::filesystem::remove(runtime_path, ec);
     d.log->info("stopped");
     return 0;

@@ -165,7 +165,10 @@ export async function startDaemon({ args = [], env = {}, dataDir, ready, timeout
   if (!args.includes('--api-port')) argv.push('--api-port', '0');
   if (!args.includes('--cluster-port')) argv.push('--cluster-port', '0');
   argv.push(...args);
-  const child = spawn(binary, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // UDP discovery beacons off unless a test asks for them: test daemons on
+  // one host would otherwise find each other and form one cluster (tests
+  // that want a cluster pass --bootstrap-peers).
+  const child = spawn(binary, argv, { env: { SKULK_BEACONS: '0', ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const d = new Daemon(child, dataDir, ownsDataDir);
   live.add(d);
   // Fails the wait at once if the process cannot start or dies while starting.

@@ -66,7 +66,7 @@ TEST(Master, PlaceValidatesAndPicksLeastLoadedNode) {
                    InstanceCreated{inst("i1", {"a"})}});
     int n = 0;
     auto ids = [&] { return "new" + std::to_string(n++); };
-    auto d = master::decide(s, Command{"c1", "a", PlaceInstance{"llama"}}, ids);
+    auto d = master::decide(s, Command{"c1", "a", PlaceInstance{"llama", {}, "Pipeline"}}, ids);
     ASSERT_TRUE(d.ok) << d.error;
     ASSERT_EQ(d.events.size(), 1u);
     const auto &created = std::get<InstanceCreated>(d.events[0]).instance;
@@ -74,12 +74,12 @@ TEST(Master, PlaceValidatesAndPicksLeastLoadedNode) {
     ASSERT_EQ(created.shards.size(), 1u);
     EXPECT_EQ(created.shards[0].node_id, "b"); // "a" already holds i1
 
-    EXPECT_FALSE(master::decide(s, Command{"c2", "a", PlaceInstance{""}}, ids).ok);
-    auto bad_node = master::decide(s, Command{"c3", "a", PlaceInstance{"m", {"zzz"}}}, ids);
+    EXPECT_FALSE(master::decide(s, Command{"c2", "a", PlaceInstance{"", {}, "Pipeline"}}, ids).ok);
+    auto bad_node = master::decide(s, Command{"c3", "a", PlaceInstance{"m", {"zzz"}, "Pipeline"}}, ids);
     EXPECT_FALSE(bad_node.ok);
     EXPECT_NE(bad_node.error.find("zzz"), std::string::npos);
     EXPECT_FALSE(master::decide(s, Command{"c4", "a", DeleteInstance{"nope"}}, ids).ok);
-    EXPECT_FALSE(master::decide(State{}, Command{"c5", "a", PlaceInstance{"m"}}, ids).ok) << "no members yet";
+    EXPECT_FALSE(master::decide(State{}, Command{"c5", "a", PlaceInstance{"m", {}, "Pipeline"}}, ids).ok) << "no members yet";
 }
 
 TEST(Master, LivenessJoinsThenTimesOutAfterGraceFailingTasksFirst) {

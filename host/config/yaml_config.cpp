@@ -1,0 +1,105 @@
+#include "config/yaml_config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <functional>
+#include <map>
+#include <sstream>
+
+namespace skulk::config {
+namespace {
+
+struct BadValue {
+    std::string why;
+};
+
+std::string scalar(const YAML::Node &n) {
+    if (!n.IsScalar()) throw BadValue{"must be a single value"};
+    return n.Scalar();
+}
+int port_value(const YAML::Node &n) {
+    const std::string s = scalar(n);
+    try {
+        size_t used = 0;
+        const int v = std::stoi(s, &used);
+        if (used == s.size() && v >= 0 && v <= 65535) return v;
+    } catch (const std::exception &) {
+    }
+    throw BadValue{"must be an integer port 0..65535, got \"" + s + "\""};
+}
+bool bool_value(const YAML::Node &n) {
+    bool b = false;
+    if (!n.IsScalar() || !YAML::convert<bool>::decode(n, b)) throw BadValue{"must be true or false"};
+    return b;
+}
+std::vector<std::string> list_value(const YAML::Node &n) {
+    std::vector<std::string> out;
+    if (n.IsSequence()) {
+        for (const auto &item : n) out.push_back(scalar(item));
+    } else {
+        std::stringstream ss(scalar(n));
+        for (std::string item; std::getline(ss, item, ',');)
+            if (!item.empty()) out.push_back(item);
+    }
+    for (const auto &p : out)
+        if (p.rfind("tcp://", 0) != 0 || p.find(':', 6) == std::string::npos)
+            throw BadValue{"entries must be tcp://host:port, got \"" + p + "\""};
+    return out;
+}
+
+} // namespace
+
+std::string apply_yaml_config(const std::filesystem::path &file, Options &o, const std::set<std::string> &explicit_keys) {
+    YAML::Node root;
+    try {
+        root = YAML::LoadFile(file.string());
+    } catch (const YAML::BadFile &) {
+        return file.string() + ": cannot read the file";
+    } catch (const YAML::Exception &e) {
+        return file.string() + ": not valid YAML: " + e.what();
+    }
+    if (root.IsNull()) return "";
+    if (!root.IsMap()) return file.string() + ": the top level must be a mapping (cluster:, api:)";
+
+    using Setter = std::function<void(const YAML::Node &)>;
+    const std::map<std::string, Setter> setters{
+        {"cluster.namespace", [&](const YAML::Node &n) { o.cluster_namespace = scalar(n); }},
+        {"cluster.port", [&](const YAML::Node &n) { o.cluster_port = port_value(n); }},
+        {"cluster.bootstrap_peers", [&](const YAML::Node &n) { o.bootstrap_peers = list_value(n); }},
+        {"cluster.secret", [&](const YAML::Node &n) { o.cluster_secret = scalar(n); }},
+        {"cluster.force_master", [&](const YAML::Node &n) { o.force_master = bool_value(n); }},
+        {"api.port", [&](const YAML::Node &n) { o.api_port = port_value(n); }},
+        {"api.bind", [&](const YAML::Node &n) { o.api_bind = scalar(n); }},
+        {"api.enabled", [&](const YAML::Node &n) { o.no_api = !bool_value(n); }},
+    };
+    for (const auto &section : root) {
+        const std::string sname = section.first.as<std::string>();
+        if (sname != "cluster" && sname != "api")
+            return file.string() + ": unknown key \"" + sname + "\" (known: cluster, api)";
+        if (section.second.IsNull()) continue;
+        if (!section.second.IsMap()) return file.string() + ": " + sname + ": must be a mapping";
+        for (const auto &kv : section.second) {
+            const std::string key = sname + "." + kv.first.as<std::string>();
+            auto it = setters.find(key);
+            if (it == setters.end()) {
+                std::string known;
+                for (const auto &[k, _] : setters)
+                    if (k.rfind(sname + ".", 0) == 0) known += (known.empty() ? "" : ", ") + k;
+                return file.string() + ": unknown key \"" + key + "\" (known: " + known + ")";
+            }
+            Options scratch = o; // validate even keys a flag overrides
+            try {
+                std::swap(scratch, o);
+                it->second(kv.second);
+                std::swap(scratch, o);
+            } catch (const BadValue &b) {
+                std::swap(scratch, o);
+                return file.string() + ": " + key + ": " + b.why;
+            }
+            if (!explicit_keys.count(key)) o = std::move(scratch);
+        }
+    }
+    return "";
+}
+
+} // namespace skulk::config

@@ -1,0 +1,29 @@
+// skulk.yaml: the cluster config file. Flags win over environment over this
+// file; keys already set by a flag or variable (`explicit_keys`, dotted names
+// like "cluster.port") are left alone.
+//
+//   cluster:
+//     namespace: lab            # SKULK_NAMESPACE / --namespace
+//     port: 52416               # --cluster-port
+//     bootstrap_peers: [tcp://10.0.0.2:52416]   # or "a,b"
+//     secret: s3cret            # SKULK_CLUSTER_SECRET: CURVE on all cluster traffic
+//     force_master: false       # --force-master
+//   api:
+//     port: 52415               # --api-port
+//     bind: 0.0.0.0
+//     enabled: true             # false = --no-api
+#pragma once
+
+#include "config/options.hpp"
+
+#include <filesystem>
+#include <set>
+#include <string>
+
+namespace skulk::config {
+
+// Returns "" on success, else an error naming the file, the key and why.
+std::string apply_yaml_config(const std::filesystem::path &file, Options &options,
+                              const std::set<std::string> &explicit_keys);
+
+} // namespace skulk::config
