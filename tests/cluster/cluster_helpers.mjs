@@ -1,0 +1,69 @@
+// Helpers for multi-daemon cluster tests: free port pairs, starting N
+// daemons in one namespace, and polling every node's view with a deadline.
+import { createServer } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { startDaemon, waitFor } from '../harness/daemon.mjs';
+
+export { waitFor };
+
+function portFree(port) {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '0.0.0.0', () => s.close(() => resolve(true)));
+  });
+}
+
+// A cluster port P with P + 1 also free (a node binds both, see node.hpp).
+export async function freePortPair() {
+  for (let i = 0; i < 200; ++i) {
+    const p = await new Promise((resolve, reject) => {
+      const s = createServer();
+      s.once('error', reject);
+      s.listen(0, '0.0.0.0', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+    });
+    if (p < 65000 && (await portFree(p + 1))) return p;
+  }
+  throw new Error('no free port pair');
+}
+
+export const uniqueNamespace = (tag) => `test-${tag}-${randomUUID().slice(0, 8)}`;
+
+export const endpoint = (port) => `tcp://127.0.0.1:${port}`;
+
+// Starts one daemon per entry of `ports` at the same instant; each one gets
+// every other port as a bootstrap peer (or the `bootstrap` list when given).
+export async function startCluster({ n, ns, env = {}, args = [], bootstrap } = {}) {
+  const ports = [];
+  for (let i = 0; i < n; ++i) ports.push(await freePortPair());
+  return Promise.all(ports.map((port, i) => {
+    const peers = bootstrap ?? ports.filter((_, j) => j !== i).map(endpoint);
+    const a = ['--cluster-port', String(port), ...args];
+    if (peers.length) a.push('--bootstrap-peers', peers.join(','));
+    return startDaemon({ args: a, env: { SKULK_NAMESPACE: ns, ...env } });
+  }));
+}
+
+export async function diag(d) { return (await d.get('/v1/diagnostics/node', { timeoutMs: 5000 })).json; }
+export async function state(d) { return (await d.get('/state', { timeoutMs: 5000 })).json; }
+
+// Waits until every daemon names the same master, exactly one of them is it,
+// and every /state lists exactly `expectNodes` members. Returns the master id.
+export async function waitForAgreement(daemons, { timeoutMs = 20000, expectNodes = daemons.length } = {}) {
+  let master;
+  await waitFor(async () => {
+    const ds = await Promise.all(daemons.map(diag));
+    const masters = new Set(ds.map((x) => x.masterNodeId));
+    if (masters.size !== 1 || ds[0].masterNodeId === null) return false;
+    if (ds.filter((x) => x.isMaster).length !== 1) return false;
+    const ss = await Promise.all(daemons.map(state));
+    if (!ss.every((s) => Object.keys(s.nodes).length === expectNodes && s.masterNodeId === ds[0].masterNodeId)) return false;
+    master = ds[0].masterNodeId;
+    return true;
+  }, { timeoutMs, intervalMs: 50, what: `${daemons.length} daemons to agree on one master and ${expectNodes} members` });
+  return master;
+}
+
+export async function stopAll(daemons) {
+  await Promise.all(daemons.filter(Boolean).map((d) => d.stop()));
+}

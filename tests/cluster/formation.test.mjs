@@ -1,0 +1,77 @@
+// Cluster formation: real daemons on loopback, bootstrap peers, one master.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startDaemon } from '../harness/daemon.mjs';
+import { startCluster, uniqueNamespace, waitForAgreement, stopAll, diag, state, endpoint, waitFor } from './cluster_helpers.mjs';
+
+test('3 daemons started at the same instant elect one master within seconds', async () => {
+  const started = Date.now();
+  const ds = await startCluster({ n: 3, ns: uniqueNamespace('three') });
+  try {
+    const master = await waitForAgreement(ds, { timeoutMs: 15000 });
+    const elapsed = Date.now() - started;
+    assert.ok(ds.some((d) => d.nodeId === master), 'the master is one of the three');
+    // Every node's state names all three members and the same event index.
+    const ss = await Promise.all(ds.map(state));
+    for (const s of ss) assert.deepEqual(Object.keys(s.nodes).sort(), ds.map((d) => d.nodeId).sort());
+    await waitFor(async () => new Set((await Promise.all(ds.map(state))).map((s) => s.lastEventAppliedIdx)).size === 1,
+      { what: 'equal lastEventAppliedIdx on all nodes' });
+    console.log(`3-node formation: agreed in ${elapsed} ms`);
+  } finally {
+    await stopAll(ds);
+  }
+});
+
+test('5 daemons dialling only a seed close the mesh and agree on one master', async () => {
+  const ns = uniqueNamespace('five');
+  const seed = await startDaemon({ env: { SKULK_NAMESPACE: ns } });
+  let rest = [];
+  try {
+    const started = Date.now();
+    rest = await startCluster({ n: 4, ns, bootstrap: [endpoint(seed.clusterPort)] });
+    const all = [seed, ...rest];
+    await waitForAgreement(all, { timeoutMs: 20000 });
+    console.log(`5-node formation: agreed in ${Date.now() - started} ms`);
+    // The mesh closes transitively (heartbeats carry peer lists): every
+    // node comes to hear the four others.
+    await waitFor(async () => (await Promise.all(all.map(diag))).every((x) => x.peers.filter((p) => p.alive).length === 4),
+      { timeoutMs: 10000, what: 'every node to hear 4 peers' });
+    console.log(`5-node mesh closed after ${Date.now() - started} ms`);
+  } finally {
+    await stopAll([seed, ...rest]);
+  }
+});
+
+test('an instance placed through any node appears in every /state; /events lists it', async () => {
+  const ds = await startCluster({ n: 3, ns: uniqueNamespace('place') });
+  try {
+    const master = await waitForAgreement(ds);
+    const follower = ds.find((d) => d.nodeId !== master);
+    const r = await follower.post('/place_instance', { model_id: 'test-model' });
+    assert.equal(r.status, 200, r.text);
+    const id = r.json.instance_id;
+    assert.ok(id);
+    await waitFor(async () => (await Promise.all(ds.map(state))).every((s) => s.instances[id]?.modelId === 'test-model'),
+      { what: 'the instance on every node' });
+    const ev = await ds[0].get('/events?since=-1');
+    assert.equal(ev.status, 200);
+    const created = ev.json.events.filter((e) => e.type === 'InstanceCreated');
+    assert.equal(created.length, 1);
+    assert.equal(created[0].event.instance.instanceId, id);
+    assert.equal(ev.json.events[0].type, 'SessionStarted');
+    const idxs = ev.json.events.map((e) => e.idx);
+    assert.deepEqual(idxs, idxs.map((_, i) => i), 'dense indices from 0');
+    const since = await ds[0].get(`/events?since=${created[0].idx}`);
+    assert.ok(since.json.events.every((e) => e.idx > created[0].idx));
+    // Bad input answers 400 with a reason.
+    assert.equal((await ds[0].get('/events?since=abc')).status, 400);
+    const bad = await ds[1].post('/place_instance', { model_id: 7 });
+    assert.equal(bad.status, 400);
+    assert.match(bad.json.error.message, /model_id/);
+    const badNode = await ds[1].post('/place_instance', { model_id: 'm', node_ids: ['no-such-node'] });
+    assert.equal(badNode.status, 400);
+    assert.match(badNode.json.error.message, /no-such-node/);
+  } finally {
+    await stopAll(ds);
+  }
+});

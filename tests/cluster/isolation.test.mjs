@@ -1,0 +1,72 @@
+// Namespaces and the cluster secret keep fleets apart.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startDaemon } from '../harness/daemon.mjs';
+import { startCluster, uniqueNamespace, waitForAgreement, stopAll, diag, state, endpoint, freePortPair, waitFor } from './cluster_helpers.mjs';
+
+const delay = (ms) => new Promise((r) => setTimeout(r, ms));
+
+test('two namespaces on one host never mix, even when they dial each other and beacon', async () => {
+  // Beacons on, on a private UDP port: each side hears the other's beacons.
+  const beaconPort = String(await freePortPair());
+  const env = { SKULK_BEACONS: '1', SKULK_BEACON_PORT: beaconPort };
+  const a = await startCluster({ n: 2, ns: uniqueNamespace('a'), env });
+  // b dials a's nodes as well as its own.
+  const bPorts = [await freePortPair(), await freePortPair()];
+  const nsB = uniqueNamespace('b');
+  const b = await Promise.all(bPorts.map((p, i) => startDaemon({
+    env: { ...env, SKULK_NAMESPACE: nsB },
+    args: ['--cluster-port', String(p), '--bootstrap-peers',
+      [endpoint(bPorts[1 - i]), endpoint(a[0].clusterPort), endpoint(a[1].clusterPort)].join(',')],
+  })));
+  try {
+    const [ma, mb] = await Promise.all([waitForAgreement(a), waitForAgreement(b)]);
+    assert.notEqual(ma, mb);
+    // Several beacon and hello rounds (2 s / 1 s): still apart.
+    await delay(4500);
+    const aIds = new Set(a.map((d) => d.nodeId)), bIds = new Set(b.map((d) => d.nodeId));
+    for (const [group, own, other] of [[a, aIds, bIds], [b, bIds, aIds]]) {
+      for (const d of group) {
+        const x = await diag(d);
+        assert.ok(x.peers.every((p) => own.has(p.nodeId)), `${d.nodeId} hears only its namespace`);
+        const s = await state(d);
+        assert.ok(Object.keys(s.nodes).every((n) => !other.has(n)));
+        assert.equal(Object.keys(s.nodes).length, 2);
+      }
+    }
+  } finally {
+    await stopAll([...a, ...b]);
+  }
+});
+
+test('with a cluster secret, a node without it (or with another) can neither join nor read', async () => {
+  const ns = uniqueNamespace('secret');
+  const secured = await startCluster({ n: 2, ns, env: { SKULK_CLUSTER_SECRET: 'correct horse battery staple' } });
+  const dial = secured.map((d) => endpoint(d.clusterPort)).join(',');
+  const outsiders = await Promise.all([
+    startDaemon({ env: { SKULK_NAMESPACE: ns }, args: ['--bootstrap-peers', dial] }),
+    startDaemon({ env: { SKULK_NAMESPACE: ns, SKULK_CLUSTER_SECRET: 'wrong' }, args: ['--bootstrap-peers', dial] }),
+  ]);
+  try {
+    const master = await waitForAgreement(secured);
+    const placed = await secured[0].post('/place_instance', { model_id: 'secret-model' });
+    assert.equal(placed.status, 200, placed.text);
+    // Outsiders elect themselves alone: they heard nothing, not even events.
+    await waitFor(async () => (await Promise.all(outsiders.map(diag))).every((x) => x.isMaster),
+      { timeoutMs: 15000, what: 'each outsider to be alone' });
+    await delay(3000);
+    for (const o of outsiders) {
+      const x = await diag(o);
+      assert.equal(x.peers.length, 0, 'an outsider hears no peer');
+      const s = await state(o);
+      assert.deepEqual(Object.keys(s.instances), [], 'an outsider reads no event');
+      assert.notEqual(x.masterNodeId, master);
+    }
+    for (const d of secured) {
+      const x = await diag(d);
+      assert.deepEqual(x.peers.map((p) => p.nodeId), [secured.find((e) => e !== d).nodeId]);
+    }
+  } finally {
+    await stopAll([...secured, ...outsiders]);
+  }
+});
