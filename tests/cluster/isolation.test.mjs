@@ -70,3 +70,18 @@ test('with a cluster secret, a node without it (or with another) can neither joi
     await stopAll([...secured, ...outsiders]);
   }
 });
+
+// Discovery without any bootstrap peer: UDP broadcast beacons on the LAN.
+// Needs a broadcast-capable interface; a host with only loopback skips.
+test('UDP beacons alone form a cluster of one namespace', async (t) => {
+  const { networkInterfaces } = await import('node:os');
+  const lan = Object.values(networkInterfaces()).flat().some((i) => i && i.family === 'IPv4' && !i.internal);
+  if (!lan) return t.skip('no non-loopback IPv4 interface for broadcast');
+  const env = { SKULK_BEACONS: '1', SKULK_BEACON_PORT: String(await freePortPair()), SKULK_NAMESPACE: uniqueNamespace('beacon') };
+  const ds = await Promise.all([startDaemon({ env }), startDaemon({ env })]);
+  try {
+    await waitForAgreement(ds, { timeoutMs: 15000 });
+  } finally {
+    await stopAll(ds);
+  }
+});
