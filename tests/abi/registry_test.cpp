@@ -282,3 +282,17 @@ TEST(plugin_registry, default_dirs_are_the_install_lib_dir_then_plugins_next_to_
     EXPECT_EQ(registry.dirs()[0].parent_path().parent_path().filename(), "lib");
     EXPECT_EQ(registry.dirs()[1].parent_path(), fs::canonical("/proc/self/exe").parent_path());
 }
+
+TEST(abi_fixtures, docs_show_the_c_example_verbatim) {
+    const char *src = std::getenv("SKULK_SOURCE_DIR");
+    const fs::path root = src && *src ? fs::path(src) : fs::current_path();
+    auto slurp = [](const fs::path &p) {
+        std::ifstream in(p);
+        return std::string(std::istreambuf_iterator<char>(in), {});
+    };
+    const std::string example = slurp(root / "tests/abi/fixtures/example_echo.c");
+    const std::string doc = slurp(root / "docs/plugins.md");
+    ASSERT_FALSE(example.empty());
+    EXPECT_NE(doc.find("```c\n" + example + "```"), std::string::npos)
+        << "docs/plugins.md must show tests/abi/fixtures/example_echo.c verbatim";
+}
