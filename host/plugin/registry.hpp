@@ -64,6 +64,9 @@ public:
 
     // Probe + load every candidate. Refused plugins are logged and kept in
     // records() with the reason. Calling scan() again starts over.
+    // Forks one probe child per candidate and waits for it by pid: call it
+    // before starting threads (the daemon does), and never while something
+    // else in the process reaps children with waitpid(-1).
     void scan();
 
     const std::vector<PluginRecord> &records() const { return records_; }
