@@ -12,6 +12,7 @@
 #pragma GCC push_options
 // GCC 12 flags its own intrinsic headers (_mm512_undefined_*) here.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,avx2,fma,f16c,bmi2")
 
 namespace skulk::cpu::detail {
