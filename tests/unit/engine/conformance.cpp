@@ -6,6 +6,7 @@
 #include <cmath>
 #include <numeric>
 #include <sstream>
+#include <stdexcept>
 
 namespace skulk::test {
 
@@ -67,6 +68,8 @@ FileMeasure measure(engine::ComputeSession &s, const Reference &ref) {
         m.index = p.index;
         s.seq_drop(0, 0, -1);
         const int n = static_cast<int>(p.prompt_tokens.size());
+        if (n > static_cast<int>(s.n_batch_max()))
+            throw std::runtime_error(ref.stem + ": prompt " + std::to_string(p.index) + " does not fit one batch");
         for (int i = 0; i < n; ++i) {
             tok[i] = p.prompt_tokens[i];
             pos[i] = i;

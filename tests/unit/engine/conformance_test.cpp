@@ -17,8 +17,8 @@ namespace {
 engine::SessionOptions conformance_options(skulk_kv_type kv) {
     engine::SessionOptions o;
     o.n_threads = 2;
-    o.n_ctx = 512;        // longest prompt (377) + 32
-    o.n_batch_max = 512;  // the whole prompt in one batch, as the reference did
+    o.n_ctx = 768;        // longest prompt (650 tokens) + 32, as the references' n_ctx
+    o.n_batch_max = 768;  // the whole prompt in one batch, as the reference did
     o.kv_type = kv;       // the references used an F32 cache
     return o;
 }
