@@ -1,5 +1,7 @@
 #include "activations.hpp"
 
+#include "dispatch.hpp"
+
 #include "matmul.hpp"
 #include "quant/blocks.hpp"
 #include "quant/fp16.hpp"
@@ -66,7 +68,13 @@ size_t quantized_activation_bytes(uint32_t gguf_type, int64_t cols, int n_tokens
 }
 
 void quantize_activations(uint32_t gguf_type, const float *x, int64_t cols, int n_tokens, void *qx) {
+    quantize_activations_for(active_isa(), gguf_type, x, cols, n_tokens, qx);
+}
+
+void detail::quantize_activations_for(Isa isa, uint32_t gguf_type, const float *x, int64_t cols, int n_tokens,
+                                      void *qx) {
     const ActLayout l = act_layout(gguf_type, cols);
+    const bool avx512 = isa == Isa::avx512vnni && isa_available(isa);
     for (int t = 0; t < n_tokens; ++t) {
         const float *xt = x + static_cast<size_t>(t) * static_cast<size_t>(cols);
         auto *base = static_cast<uint8_t *>(qx) + l.stride * static_cast<size_t>(t);
@@ -76,7 +84,12 @@ void quantize_activations(uint32_t gguf_type, const float *x, int64_t cols, int 
         }
         auto *qs = reinterpret_cast<int8_t *>(base);
         auto *d = reinterpret_cast<float *>(base + l.d_off);
-        if (l.kind == ActKind::q8_32) {
+        if (avx512 && l.kind == ActKind::q8_32) {
+            quantize_q8_32_avx512(xt, l.nb, qs, d, reinterpret_cast<int32_t *>(base + l.sum_off));
+        } else if (avx512) {
+            quantize_q8_k_avx512(xt, l.nb, qs, d, reinterpret_cast<int16_t *>(base + l.sum_off),
+                                 reinterpret_cast<int16_t *>(base + l.sum32_off));
+        } else if (l.kind == ActKind::q8_32) {
             // quantize_row_q8_0_ref: d = amax/127 stored as f16, q = round(x/d)
             // with the unrounded d (the kernels use the f16-rounded d).
             auto *sum = reinterpret_cast<int32_t *>(base + l.sum_off);

@@ -69,6 +69,71 @@ struct V512 {
 
 } // namespace
 
+// Activation quantization, bit-identical to the scalar code in
+// activations.cpp (same float operations; roundf's ties-away-from-zero done
+// by hand; Q8_K's nearest_int is round-to-nearest-even like VCVTPS2DQ).
+void quantize_q8_32_avx512(const float *x, int64_t nb, int8_t *qs, float *d, int32_t *sum) {
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    for (int64_t b = 0; b < nb; ++b) {
+        const float *xb = x + 32 * b;
+        const __m512 v0 = _mm512_loadu_ps(xb), v1 = _mm512_loadu_ps(xb + 16);
+        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1)));
+        const float db = amax / 127.0f;
+        const float id = db != 0.0f ? 1.0f / db : 0.0f;
+        const __m512 vid = _mm512_set1_ps(id);
+        __m512i s = _mm512_setzero_si512();
+        for (int h = 0; h < 2; ++h) {
+            const __m512 p = _mm512_mul_ps(h ? v1 : v0, vid);
+            const __m512 t = _mm512_roundscale_ps(p, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+            const __m512 frac = _mm512_andnot_ps(sign, _mm512_sub_ps(p, t));
+            const __mmask16 up = _mm512_cmp_ps_mask(frac, _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+            const __m512 one = _mm512_or_ps(_mm512_set1_ps(1.0f), _mm512_and_ps(p, sign));
+            const __m512i q = _mm512_cvttps_epi32(_mm512_mask_add_ps(t, up, t, one));
+            _mm_storeu_si128(reinterpret_cast<__m128i *>(qs + 32 * b + 16 * h), _mm512_cvtepi32_epi8(q));
+            s = _mm512_add_epi32(s, q);
+        }
+        d[b] = skulk::quant::round_fp16(db);
+        sum[b] = _mm512_reduce_add_epi32(s);
+    }
+}
+
+void quantize_q8_k_avx512(const float *x, int64_t nb, int8_t *qs, float *d, int16_t *bsums, int16_t *sums32) {
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    for (int64_t b = 0; b < nb; ++b) {
+        const float *xb = x + 256 * b;
+        __m512 m = _mm512_setzero_ps();
+        for (int i = 0; i < 16; ++i) m = _mm512_max_ps(m, _mm512_andnot_ps(sign, _mm512_loadu_ps(xb + 16 * i)));
+        const float amax = _mm512_reduce_max_ps(m);
+        if (amax == 0.0f) { // NaN-free input assumed, as in ggml
+            __builtin_memset(qs + 256 * b, 0, 256);
+            d[b] = 0.0f;
+            for (int j = 0; j < 16; ++j) bsums[16 * b + j] = 0;
+            for (int j = 0; j < 8; ++j) sums32[8 * b + j] = 0;
+            continue;
+        }
+        float max = 0.0f; // the first element of largest magnitude, with its sign
+        for (int i = 0; i < 16; ++i) {
+            const __m512 v = _mm512_loadu_ps(xb + 16 * i);
+            const __mmask16 hit = _mm512_cmp_ps_mask(_mm512_andnot_ps(sign, v), _mm512_set1_ps(amax), _CMP_EQ_OQ);
+            if (hit) {
+                max = xb[16 * i + __builtin_ctz(hit)];
+                break;
+            }
+        }
+        const float iscale = -127.f / max;
+        const __m512 vs = _mm512_set1_ps(iscale);
+        for (int i = 0; i < 16; ++i) {
+            __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(vs, _mm512_loadu_ps(xb + 16 * i)));
+            q = _mm512_min_epi32(q, _mm512_set1_epi32(127));
+            _mm_storeu_si128(reinterpret_cast<__m128i *>(qs + 256 * b + 16 * i), _mm512_cvtepi32_epi8(q));
+            bsums[16 * b + i] = static_cast<int16_t>(_mm512_reduce_add_epi32(q));
+        }
+        for (int j = 0; j < 8; ++j)
+            sums32[8 * b + j] = static_cast<int16_t>(bsums[16 * b + 2 * j] + bsums[16 * b + 2 * j + 1]);
+        d[b] = 1 / iscale;
+    }
+}
+
 void matmul_avx512(const PackedMatrix &w, const ActLayout &l, const void *qx, int n_tokens, float *y, int64_t ldy,
                    int64_t r0, int64_t r1) {
     run_matmul<V512>(w, l, qx, n_tokens, y, ldy, r0, r1);

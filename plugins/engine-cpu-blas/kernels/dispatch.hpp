@@ -28,4 +28,10 @@ void matmul_avx2(const PackedMatrix &w, const ActLayout &l, const void *qx, int 
 void matmul_avx512(const PackedMatrix &w, const ActLayout &l, const void *qx, int n_tokens, float *y, int64_t ldy,
                    int64_t r0, int64_t r1);
 
+// Activation quantization bodies (same results as the portable code).
+void quantize_q8_32_avx512(const float *x, int64_t nb, int8_t *qs, float *d, int32_t *sum);
+void quantize_q8_k_avx512(const float *x, int64_t nb, int8_t *qs, float *d, int16_t *bsums, int16_t *sums32);
+// quantize_activations on a given level (tests compare levels).
+void quantize_activations_for(Isa isa, uint32_t gguf_type, const float *x, int64_t cols, int n_tokens, void *qx);
+
 } // namespace skulk::cpu::detail

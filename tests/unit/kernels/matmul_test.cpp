@@ -15,6 +15,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -190,6 +191,32 @@ TEST_P(KernelsIsa, MatchesScalarReference) {
 
 INSTANTIATE_TEST_SUITE_P(AllLevels, KernelsIsa, ::testing::Values(Isa::scalar, Isa::avx2, Isa::avx512vnni),
                          [](const auto &info) { return std::string(cpu::detail::isa_label(info.param)); });
+
+// Activation quantization gives the same bytes on every level.
+TEST(KernelsActivations, EveryLevelQuantizesIdentically) {
+    for (uint32_t type : {q::kQ8_0, q::kQ4_1, q::kQ4_K}) {
+        const int64_t cols = 1024;
+        const int n_tokens = 9;
+        auto x = make_input(n_tokens, cols, 77);
+        // Exact ties for roundf (x*id = k + 0.5), zero blocks and a signed-max tie.
+        // Block 0: amax 127 makes d = 1, so x*id = x = k - 16.5 are exact ties.
+        x[0] = 127.0f;
+        for (int64_t k = 1; k < 32; ++k) x[k] = static_cast<float>(k) - 16.5f;
+        for (int64_t k = 256; k < 512; ++k) x[k] = 0.0f;
+        x[cols + 3] = -5.0f;
+        x[cols + 9] = 5.0f;
+        const size_t bytes = cpu::quantized_activation_bytes(type, cols, n_tokens);
+        Buffer want(bytes), got(bytes);
+        std::memset(want.p, 0, bytes);
+        std::memset(got.p, 0, bytes);
+        cpu::detail::quantize_activations_for(Isa::scalar, type, x.data(), cols, n_tokens, want.p);
+        for (Isa isa : {Isa::avx2, Isa::avx512vnni}) {
+            if (!cpu::detail::isa_available(isa)) continue;
+            cpu::detail::quantize_activations_for(isa, type, x.data(), cols, n_tokens, got.p);
+            EXPECT_EQ(std::memcmp(want.p, got.p, bytes), 0) << name_of(type) << " " << cpu::detail::isa_label(isa);
+        }
+    }
+}
 
 TEST(KernelsApi, RejectsBadInput) {
     std::vector<uint8_t> data(1024);
