@@ -115,6 +115,17 @@ void register_model_routes(HttpServer &server, cards::CardStore &store) {
     auto list = [&store](const HttpRequest &, HttpResponse &res) { send_list(store, res); };
     server.route("GET", "/v1/models", list);
     server.route("GET", "/models", list);
+    // OpenAI's "retrieve model" (client.models.retrieve(id)).
+    auto retrieve = [&store](const std::string &id, HttpResponse &res) {
+        if (auto card = store.find(id)) return res.send_json(200, model_json(*card).dump());
+        res.send_error(404, "The model '" + id + "' does not exist", "invalid_request_error", "model_not_found");
+    };
+    server.route("GET", "/v1/models/{id}", [retrieve](const HttpRequest &req, HttpResponse &res) {
+        retrieve(req.params.at(0), res);
+    });
+    server.route("GET", "/v1/models/{org}/{name}", [retrieve](const HttpRequest &req, HttpResponse &res) {
+        retrieve(req.params.at(0) + "/" + req.params.at(1), res);
+    });
 
     server.route("POST", "/models/add", [&store](const HttpRequest &req, HttpResponse &res) {
         json body;

@@ -1,5 +1,6 @@
 // The model-card HTTP routes (shared/reference/API.md):
 //   GET /v1/models, GET /models      the OpenAI model list, card fields added
+//   GET /v1/models/{id}              one model (404 model_not_found)
 //   POST /models/add                 a custom card as JSON (card field names) or {"toml": "..."}
 //   DELETE /models/custom/{id}       remove a custom card (ids with one '/' too)
 // The JSON view of a ModelCard lives here; host/cards speaks C++ only.

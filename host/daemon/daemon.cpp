@@ -2,6 +2,8 @@
 
 #include "api/cluster_routes.hpp"
 #include "api/http_server.hpp"
+#include "api/model_routes.hpp"
+#include "cards/card_store.hpp"
 #include "cluster/node.hpp"
 #include "common/node_id.hpp"
 #include "common/version.hpp"
@@ -46,6 +48,7 @@ struct Daemon::Impl {
     // Declared before http: destroyed after it, so no handler outlives plugins.
     std::unique_ptr<plugin::Registry> plugins;
     std::unique_ptr<cluster::Node> cluster; // declared before http: outlives the handlers
+    std::unique_ptr<cards::CardStore> cards; // before http too
     std::unique_ptr<api::HttpServer> http;
 
     void register_routes(api::HttpServer &server) {
@@ -56,6 +59,7 @@ struct Daemon::Impl {
             res.send_json(200, nlohmann::json(node_id).dump());
         });
         if (cluster) api::register_cluster_routes(server, *cluster);
+        if (cards) api::register_model_routes(server, *cards);
     }
 };
 
@@ -83,6 +87,10 @@ int Daemon::run() {
     // Before any thread starts: the registry forks a probe child per plugin.
     d.plugins = std::make_unique<plugin::Registry>(d.options.plugin_dirs);
     d.plugins->scan();
+    // Model cards: built-in (cards/) and custom (<data-dir>/custom_cards); a broken file is logged and skipped.
+    d.cards = std::make_unique<cards::CardStore>(cards::find_builtin_cards_dir({}), d.options.data_dir / "custom_cards");
+    d.log->info("{} model cards from {} and {}", d.cards->reload(), d.cards->builtin_dir().string(), d.cards->custom_dir().string());
+    for (const auto &e : d.cards->load_errors()) d.log->warn("model card skipped: {}", e);
 
     // The cluster (router, election, replicated state, event log): after the
     // plugin scan, which forks, because the node starts a thread.

@@ -121,6 +121,11 @@ TEST_F(RoutesFixture, ListsCardsInTheOpenAIShape) {
         }
         EXPECT_EQ(ids, (std::set<std::string>{"tiny-good", "org/tiny-hf:Q4_K_M"}));
     }
+    const Reply one = request("GET", "/v1/models/org/tiny-hf:Q4_K_M");
+    ASSERT_EQ(one.status, 200) << one.body;
+    EXPECT_EQ(one.j()["id"], "org/tiny-hf:Q4_K_M");
+    expect_envelope(request("GET", "/v1/models/missing"), 404, "missing");
+    EXPECT_EQ(request("GET", "/v1/models/missing").j()["error"]["code"], "model_not_found");
     const json good = find_model("tiny-good");
     EXPECT_EQ(good["n_layers"], 5);
     EXPECT_EQ(good["context_length"], 512);
