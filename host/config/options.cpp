@@ -35,6 +35,7 @@ ParseResult parse_daemon_args(int argc, char **argv) {
     Options &o = r.options;
     int verbose = 0, quiet = 0;
     std::vector<std::string> plugin_dirs, peers;
+    std::string cards_dir;
     std::string data_dir, config_file;
 
     po::options_description desc("Usage: skulk-host [options]\n       skulk-host plugins [--plugin-dir DIR] [--json]\n\nOptions");
@@ -45,6 +46,7 @@ ParseResult parse_daemon_args(int argc, char **argv) {
         ("no-api", po::bool_switch(&o.no_api), "do not serve the HTTP API on this node")
         ("data-dir", po::value<std::string>(&data_dir), "state directory (default $SKULK_HOME or ~/.local/share/skulk)")
         ("config", po::value<std::string>(&config_file), "cluster config file (skulk.yaml)")
+        ("cards-dir", po::value<std::string>(&cards_dir), "built-in model cards folder (default $SKULK_CARDS_DIR, the install's share/skulk/cards, then the source tree's cards/)")
         ("plugin-dir", po::value<std::vector<std::string>>(&plugin_dirs), "plugin directory (repeatable; default $SKULK_PLUGIN_DIR, the install's lib dir, then plugins/ next to the binary)")
         ("cluster-port", po::value<int>(&o.cluster_port), "ZeroMQ cluster port (default 52416; 0 picks a free one)")
         ("bootstrap-peers", po::value<std::vector<std::string>>(&peers), "peers to dial, tcp://host:port[,...]")
@@ -101,6 +103,7 @@ ParseResult parse_daemon_args(int argc, char **argv) {
     o.verbosity = verbose - quiet;
     o.data_dir = data_dir.empty() ? default_data_dir() : std::filesystem::path(data_dir);
     if (!config_file.empty()) o.config_file = config_file;
+    o.cards_dir = cards_dir;
     for (const auto &d : plugin_dirs) o.plugin_dirs.emplace_back(d);
     if (o.plugin_dirs.empty())
         if (const char *e = env("SKULK_PLUGIN_DIR"))

@@ -19,6 +19,7 @@ struct Options {
     std::filesystem::path data_dir;          // default: common/paths default_data_dir()
     std::optional<std::filesystem::path> config_file; // skulk.yaml
     std::vector<std::filesystem::path> plugin_dirs;   // --plugin-dir / SKULK_PLUGIN_DIR
+    std::filesystem::path cards_dir;         // --cards-dir (empty: cards::find_builtin_cards_dir defaults)
     // cluster
     int cluster_port = 52416;                // 0: pick a free one
     std::vector<std::string> bootstrap_peers; // tcp://host:port

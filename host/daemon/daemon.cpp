@@ -88,7 +88,7 @@ int Daemon::run() {
     d.plugins = std::make_unique<plugin::Registry>(d.options.plugin_dirs);
     d.plugins->scan();
     // Model cards: built-in (cards/) and custom (<data-dir>/custom_cards); a broken file is logged and skipped.
-    d.cards = std::make_unique<cards::CardStore>(cards::find_builtin_cards_dir({}), d.options.data_dir / "custom_cards");
+    d.cards = std::make_unique<cards::CardStore>(cards::find_builtin_cards_dir(d.options.cards_dir), d.options.data_dir / "custom_cards");
     d.log->info("{} model cards from {} and {}", d.cards->reload(), d.cards->builtin_dir().string(), d.cards->custom_dir().string());
     for (const auto &e : d.cards->load_errors()) d.log->warn("model card skipped: {}", e);
 

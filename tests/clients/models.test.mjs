@@ -5,7 +5,8 @@
 //   node --test tests/clients/models.test.mjs     (SKULK_BUILD_DIR: the build to test)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDaemon, sourceDir } from '../harness/daemon.mjs';
@@ -127,4 +128,29 @@ test('invalid cards are 400 with the reason, unknown deletes 404', async () => {
 test('built-in cards cannot be deleted', { skip: !existsSync(builtinCard) && 'cards/stories260k.toml is not in this tree yet' }, async () => {
   assertEnvelope(await daemon.delete('/models/custom/stories260k'), 409, 'built-in');
   assert.ok((await listIds()).includes('stories260k'));
+});
+
+test('--cards-dir: a broken card is skipped and logged with file, line and field', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'skulk-cards-'));
+  try {
+    writeFileSync(join(dir, 'good.toml'), 'model_id = "dir-card"\nn_layers = 1\n[source]\npath = "m.gguf"\n' +
+      '[placement]\ncompatible_backends = ["cpu_blas-cpu"]\n');
+    writeFileSync(join(dir, 'broken.toml'), 'model_id = "broken-card"\nn_layers = "one"\n[source]\npath = "m.gguf"\n' +
+      '[placement]\ncompatible_backends = ["cpu_blas-cpu"]\n');
+    const d2 = await startDaemon({ args: ['--cards-dir', dir] });
+    try {
+      const c2 = new OpenAI({ baseURL: `${d2.baseUrl}/v1`, apiKey: 'not-needed', maxRetries: 0 });
+      const ids = [];
+      for await (const m of c2.models.list()) ids.push(m.id);
+      assert.ok(ids.includes('dir-card'), JSON.stringify(ids));
+      assert.ok(!ids.includes('broken-card'));
+      const got = await c2.models.retrieve('dir-card');
+      assert.equal(got.source.path, join(dir, 'm.gguf'), 'source.path is relative to the card file');
+    } finally {
+      await d2.stop();
+    }
+    assert.match(d2.stderr, /broken\.toml:2: field 'n_layers': expected an integer/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
