@@ -6,7 +6,8 @@
 // Decode (1 token): GB/s of weight bytes streamed (ggml block sizes), as a
 // ratio of the measured read bandwidth for the same thread count. Each rep
 // reads a different copy of the matrix (copies total >= 384 MB) so the
-// weights come from DRAM, not from the 32 MB L3, as they do in a real model.
+// weights come from DRAM, not from the 32 MB L3, as they do in a real model;
+// the figure is the best of several such sweeps (the machine is shared).
 // Prefill: G-MAC/s (rows*cols*tokens / s), weights reused from cache.
 // --blas adds OpenBLAS sgemm on the dequantized f32 matrix for comparison.
 // --hot reuses one copy for decode (cache-resident: the kernel's compute
@@ -88,25 +89,20 @@ std::pair<int64_t, int64_t> split(int64_t rows, size_t align, int i, int n) {
     return {std::min(rows, per * i), std::min(rows, per * (i + 1))};
 }
 
-// Seconds per call of fn: the best of 5 rounds, each averaging enough calls
-// to fill min_seconds/5 (the best round is the one least disturbed by other
-// processes on a shared machine).
+// Seconds per call of fn: the fastest single call among those that fit in
+// min_seconds. This machine is shared: a call that lost its core to another
+// process is slower, never faster, so the minimum is the undisturbed speed.
 template <class Fn>
 double time_per_call(Fn &&fn, double min_seconds) {
     fn(0); // warm up
     int calls = 0;
     double best = 1e30;
-    for (int round = 0; round < 5; ++round) {
-        int n = 0;
+    const auto start = Clock::now();
+    do {
         const auto t0 = Clock::now();
-        double el = 0;
-        do {
-            fn(++calls);
-            ++n;
-            el = std::chrono::duration<double>(Clock::now() - t0).count();
-        } while (el < min_seconds / 5);
-        best = std::min(best, el / n);
-    }
+        fn(++calls);
+        best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
+    } while (std::chrono::duration<double>(Clock::now() - start).count() < min_seconds || calls < 5);
     return best;
 }
 
@@ -163,7 +159,6 @@ int main(int argc, char **argv) {
                 "G-MAC/s%s |\n",
                 opt.threads, opt.prefill, opt.blas ? " | sgemm G-MAC/s" : "");
     std::printf("|---|---|---|---|---|---|---|---|---|%s\n", opt.blas ? "---|" : "");
-    ThreadTeam team1(1), teamN(opt.threads);
     for (const Model &m : kModels) {
         if (opt.model != "all" && opt.model != m.key) continue;
         for (const Shape &s : m.shapes) {
@@ -193,23 +188,28 @@ int main(int argc, char **argv) {
                 cpu::quantize_activations(tt->id, x.data(), s.cols, maxtok, qx.p);
                 std::vector<float> y(static_cast<size_t>(maxtok * s.rows));
 
+                // One timed call sweeps every copy once (>= 384 MB, like the
+                // bandwidth probe's sweep), so both ceilings use one statistic.
                 auto decode = [&](ThreadTeam &team) {
                     const double sec = time_per_call(
-                        [&](int call) {
-                            const cpu::PackedMatrix &w = *copies[static_cast<size_t>(call) % ncopies];
-                            team.run([&](int i) {
-                                auto [r0, r1] = split(s.rows, align, i, team.size());
-                                if (r0 < r1) cpu::matmul(w, qx.p, 1, y.data(), s.rows, r0, r1);
-                            });
+                        [&](int) {
+                            for (const auto &w : copies)
+                                team.run([&](int i) {
+                                    auto [r0, r1] = split(s.rows, align, i, team.size());
+                                    if (r0 < r1) cpu::matmul(*w, qx.p, 1, y.data(), s.rows, r0, r1);
+                                });
                         },
                         0.4);
-                    return static_cast<double>(bytes.size()) / sec / 1e9;
+                    return static_cast<double>(bytes.size()) * static_cast<double>(ncopies) / sec / 1e9;
                 };
-                const double d1 = decode(team1);
-                const double dn = opt.threads > 1 ? decode(teamN) : d1;
+                // Teams exist only while measured: idle spinning workers would
+                // steal a core from the other measurements.
+                const double d1 = [&] { ThreadTeam t(1); return decode(t); }();
+                const double dn = opt.threads > 1 ? [&] { ThreadTeam t(opt.threads); return decode(t); }() : d1;
                 double gmac = 0, blas = 0;
                 const double macs = static_cast<double>(s.rows) * static_cast<double>(s.cols) * opt.prefill;
                 if (opt.prefill > 0) {
+                    ThreadTeam teamN(opt.threads);
                     const double sec = time_per_call(
                         [&](int) {
                             teamN.run([&](int i) {

@@ -1,6 +1,7 @@
 // A fixed team of spinning worker threads for the benchmarks: run(fn) calls
 // fn(thread_index) on every member (the caller is member 0) and returns when
-// all are done. Spinning, not sleeping, like an inference engine's decode loop.
+// all are done. Spinning (then yielding), not sleeping, like an inference
+// engine's decode loop.
 #pragma once
 
 #include <atomic>

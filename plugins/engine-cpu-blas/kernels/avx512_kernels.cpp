@@ -22,7 +22,7 @@ struct V512 {
     using I = __m512i;
     using F = __m512;
     static constexpr int kTokens = 8;
-    static constexpr int kTokensK = 4;
+    static constexpr int kTokensK = 8;
     static constexpr bool kQ8Offset = true; // codes are q^0x80: the kernel subtracts 128*sum
     static I izero() { return _mm512_setzero_si512(); }
     static I ibcast(int32_t v) { return _mm512_set1_epi32(v); }
