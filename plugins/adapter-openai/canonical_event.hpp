@@ -1,6 +1,6 @@
 // One canonical event (docs/canonical-api.md), read with nlohmann's SAX
-// interface into a struct the encoder reuses: a delta event costs no JSON
-// DOM and, once the buffers have grown, no heap allocation.
+// interface into a struct the encoder reuses: a delta event builds no JSON
+// DOM (the only allocations left are inside nlohmann's lexer).
 #pragma once
 
 #include <cstdint>

@@ -27,7 +27,7 @@ skulk_status encode(void **state, skulk_str event, skulk_sink *wire) {
     return skulk::guard(nullptr, [&] {
         if (!*state) *state = new skulk::openai::EncodeState();
         auto *st = static_cast<skulk::openai::EncodeState *>(*state);
-        // Reused per thread: the common case (one token) allocates nothing.
+        // Reused per thread: writing a token's chunk allocates nothing once grown.
         thread_local std::string out;
         out.clear();
         st->encode(skulk::view(event), out);
