@@ -13,45 +13,58 @@ namespace skulk::cpu::detail {
 namespace {
 namespace q = skulk::quant;
 
-// Element e (0..31) of a legacy block as an unsigned code (with the 5th bit).
-int legacy_code(uint32_t type, const uint8_t *blk, int e) {
-    auto nib = [](const uint8_t *qs, int e) { return e < 16 ? (qs[e] & 0xF) : (qs[e - 16] >> 4); };
+// The 32 codes of a legacy block, unsigned (with the 5th bit; Q8_0 as q^0x80).
+void legacy_codes(uint32_t type, const uint8_t *blk, uint8_t *out) {
+    const uint8_t *qs = nullptr;
+    uint32_t qh = 0;
     switch (type) {
-    case q::kQ4_0: return nib(reinterpret_cast<const q::block_q4_0 *>(blk)->qs, e);
-    case q::kQ4_1: return nib(reinterpret_cast<const q::block_q4_1 *>(blk)->qs, e);
-    case q::kQ5_0: {
-        auto *b = reinterpret_cast<const q::block_q5_0 *>(blk);
-        uint32_t qh;
-        std::memcpy(&qh, b->qh, 4);
-        return nib(b->qs, e) | static_cast<int>(((qh >> e) & 1u) << 4);
+    case q::kQ8_0: {
+        auto *b = reinterpret_cast<const q::block_q8_0 *>(blk);
+        for (int e = 0; e < 32; ++e) out[e] = static_cast<uint8_t>(b->qs[e]) ^ 0x80;
+        return;
     }
-    case q::kQ5_1: {
-        auto *b = reinterpret_cast<const q::block_q5_1 *>(blk);
-        uint32_t qh;
-        std::memcpy(&qh, b->qh, 4);
-        return nib(b->qs, e) | static_cast<int>(((qh >> e) & 1u) << 4);
+    case q::kQ4_0: qs = reinterpret_cast<const q::block_q4_0 *>(blk)->qs; break;
+    case q::kQ4_1: qs = reinterpret_cast<const q::block_q4_1 *>(blk)->qs; break;
+    case q::kQ5_0:
+        qs = reinterpret_cast<const q::block_q5_0 *>(blk)->qs;
+        std::memcpy(&qh, reinterpret_cast<const q::block_q5_0 *>(blk)->qh, 4);
+        break;
+    case q::kQ5_1:
+        qs = reinterpret_cast<const q::block_q5_1 *>(blk)->qs;
+        std::memcpy(&qh, reinterpret_cast<const q::block_q5_1 *>(blk)->qh, 4);
+        break;
     }
-    case q::kQ8_0: return static_cast<uint8_t>(reinterpret_cast<const q::block_q8_0 *>(blk)->qs[e]) ^ 0x80;
+    for (int e = 0; e < 16; ++e) {
+        out[e] = static_cast<uint8_t>((qs[e] & 0xF) | (((qh >> e) & 1u) << 4));
+        out[e + 16] = static_cast<uint8_t>((qs[e] >> 4) | (((qh >> (e + 16)) & 1u) << 4));
     }
-    return 0;
 }
 
-// Element e (0..255) of a K-quant super-block as its unsigned code.
-int kquant_code(uint32_t type, const uint8_t *blk, int e) {
+// The 256 codes of a K-quant super-block, unsigned (Q5_K with its 5th bit,
+// Q6_K with its two high bits).
+void kquant_codes(uint32_t type, const uint8_t *blk, uint8_t *out) {
     if (type == q::kQ6_K) {
         auto *b = reinterpret_cast<const q::block_q6_K *>(blk);
-        const int h = e / 128, i = (e % 128) / 32, l = e % 32;
-        const uint8_t ql = b->ql[64 * h + l + (i & 1) * 32];
-        const int lo = (i < 2) ? (ql & 0xF) : (ql >> 4);
-        const int hi = (b->qh[32 * h + l] >> (2 * i)) & 3;
-        return lo | (hi << 4);
+        for (int h = 0; h < 2; ++h)
+            for (int l = 0; l < 32; ++l) {
+                const uint8_t ql0 = b->ql[64 * h + l], ql1 = b->ql[64 * h + l + 32], qh = b->qh[32 * h + l];
+                out[128 * h + l] = static_cast<uint8_t>((ql0 & 0xF) | ((qh & 3) << 4));
+                out[128 * h + l + 32] = static_cast<uint8_t>((ql1 & 0xF) | (((qh >> 2) & 3) << 4));
+                out[128 * h + l + 64] = static_cast<uint8_t>((ql0 >> 4) | (((qh >> 4) & 3) << 4));
+                out[128 * h + l + 96] = static_cast<uint8_t>((ql1 >> 4) | (((qh >> 6) & 3) << 4));
+            }
+        return;
     }
-    const int j = e / 32, l = e % 32;
-    const uint8_t *qs = type == q::kQ4_K ? reinterpret_cast<const q::block_q4_K *>(blk)->qs
-                                         : reinterpret_cast<const q::block_q5_K *>(blk)->qs;
-    int v = (j & 1) ? (qs[32 * (j / 2) + l] >> 4) : (qs[32 * (j / 2) + l] & 0xF);
-    if (type == q::kQ5_K && ((reinterpret_cast<const q::block_q5_K *>(blk)->qh[l] >> j) & 1)) v += 16;
-    return v;
+    const bool five = type == q::kQ5_K;
+    const uint8_t *qs = five ? reinterpret_cast<const q::block_q5_K *>(blk)->qs
+                             : reinterpret_cast<const q::block_q4_K *>(blk)->qs;
+    const uint8_t *qh = five ? reinterpret_cast<const q::block_q5_K *>(blk)->qh : nullptr;
+    for (int j = 0; j < 8; ++j)
+        for (int l = 0; l < 32; ++l) {
+            int v = (j & 1) ? (qs[32 * (j / 2) + l] >> 4) : (qs[32 * (j / 2) + l] & 0xF);
+            if (five && ((qh[l] >> j) & 1)) v += 16;
+            out[32 * j + l] = static_cast<uint8_t>(v);
+        }
 }
 
 // Writes the codes of 32 elements for 16 rows (code(r, e), r < nrows else 0)
@@ -61,15 +74,17 @@ void put_nibbles(uint8_t *codes, uint64_t *mask4, uint64_t *mask5, int nrows, Co
     std::memset(codes, 0, 256);
     if (mask4) std::memset(mask4, 0, 64);
     if (mask5) std::memset(mask5, 0, 64);
+    uint64_t m4[8] = {}, m5[8] = {};
     for (int r = 0; r < nrows; ++r)
         for (int e = 0; e < 32; ++e) {
             const int c = code(r, e);
             const int g = e / 4, b = e % 4;
-            const int load = g % 4;
-            codes[64 * load + 4 * r + b] |= static_cast<uint8_t>((c & 0xF) << (g < 4 ? 0 : 4));
-            if (mask4 && (c & 0x10)) mask4[g] |= uint64_t(1) << (4 * r + b);
-            if (mask5 && (c & 0x20)) mask5[g] |= uint64_t(1) << (4 * r + b);
+            codes[64 * (g % 4) + 4 * r + b] |= static_cast<uint8_t>((c & 0xF) << (g < 4 ? 0 : 4));
+            m4[g] |= static_cast<uint64_t>((c >> 4) & 1) << (4 * r + b);
+            m5[g] |= static_cast<uint64_t>((c >> 5) & 1) << (4 * r + b);
         }
+    if (mask4) std::memcpy(mask4, m4, sizeof m4);
+    if (mask5) std::memcpy(mask5, m5, sizeof m5);
 }
 
 void pack_legacy(uint32_t type, const PanelLayout &pl, const uint8_t *src, size_t row_bytes, size_t blk_bytes,
@@ -87,13 +102,15 @@ void pack_legacy(uint32_t type, const PanelLayout &pl, const uint8_t *src, size_
             if (has_m) std::memcpy(&m[r], blk(r) + 2, 2);
         }
         uint8_t *codes = rec + pl.codes_off;
+        uint8_t dec[kPanelRows][32]; // each row's codes, decoded once
+        for (int r = 0; r < nrows; ++r)
+            legacy_codes(type, blk(r), dec[r]);
         if (type == q::kQ8_0) {
             for (int r = 0; r < nrows; ++r)
-                for (int e = 0; e < 32; ++e)
-                    codes[64 * (e / 4) + 4 * r + e % 4] = static_cast<uint8_t>(legacy_code(type, blk(r), e));
+                for (int e = 0; e < 32; ++e) codes[64 * (e / 4) + 4 * r + e % 4] = dec[r][e];
         } else {
             put_nibbles(codes, five ? reinterpret_cast<uint64_t *>(rec + pl.h_off) : nullptr, nullptr, nrows,
-                        [&](int r, int e) { return legacy_code(type, blk(r), e); });
+                        [&](int r, int e) { return static_cast<int>(dec[r][e]); });
         }
     }
 }
@@ -123,9 +140,12 @@ void pack_kquant(uint32_t type, const PanelLayout &pl, const uint8_t *src, size_
                 }
             }
         }
+        uint8_t dec[kPanelRows][256]; // each row's codes, decoded once
+        for (int r = 0; r < nrows; ++r)
+            kquant_codes(type, blk(r), dec[r]);
         for (int j = 0; j < 8; ++j) {
             uint8_t *sub = rec + pl.sub_off + static_cast<size_t>(j) * pl.sub_bytes;
-            auto code = [&](int r, int e) { return kquant_code(type, blk(r), 32 * j + e); };
+            auto code = [&](int r, int e) { return static_cast<int>(dec[r][32 * j + e]); };
             if (type == q::kQ4_K)
                 put_nibbles(sub, nullptr, nullptr, nrows, code);
             else if (type == q::kQ5_K)
