@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 
 namespace skulk::model {
 
@@ -132,10 +133,17 @@ std::unique_ptr<Vocab> Vocab::from_gguf(const GgufFile &f) {
 
     if (auto b = f.get_bool("tokenizer.ggml.add_space_prefix")) v->add_space_prefix_ = *b;
     auto id_key = [&](const char *key, int32_t &dst) {
-        if (auto id = f.get_u32(key)) {
-            if (*id >= n) f.fail(fmt::format("'{}' = {} is not a token id (vocabulary of {})", key, *id, n));
-            dst = static_cast<int32_t>(*id);
+        const GgufValue *v = f.find(key);
+        if (!v) return;
+        auto id = v->as_i64();
+        if (!v->is_integer() || !id) f.fail(fmt::format("'{}' should be a token id (an integer)", key));
+        if (*id < 0) { // some converters write -1 for "none"
+            dst = kNull;
+            return;
         }
+        if (static_cast<uint64_t>(*id) >= n)
+            f.fail(fmt::format("'{}' = {} is not a token id (vocabulary of {})", key, *id, n));
+        dst = static_cast<int32_t>(*id);
     };
     id_key("tokenizer.ggml.bos_token_id", v->bos_);
     id_key("tokenizer.ggml.eos_token_id", v->eos_);
@@ -329,7 +337,9 @@ void Vocab::append_piece(int32_t id, std::string &out, bool special) const {
     }
     if (a & attr_byte) {
         // "<0xNN>"
-        if (t.text.size() == 6) out += static_cast<char>(std::stoi(t.text.substr(3, 2), nullptr, 16));
+        unsigned v = 0;
+        if (t.text.size() == 6 && std::from_chars(t.text.data() + 3, t.text.data() + 5, v, 16).ec == std::errc())
+            out += static_cast<char>(v);
     }
 }
 

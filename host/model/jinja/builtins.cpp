@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cctype>
 #include <ctime>
 
@@ -104,8 +105,10 @@ Value attribute_path(const Value &v, const std::string &path) {
     while (i <= path.size()) {
         size_t j = path.find('.', i);
         std::string part = path.substr(i, j == std::string::npos ? std::string::npos : j - i);
-        bool digits = !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit);
-        cur = digits && cur.is_array() ? cur.get(Value(static_cast<int64_t>(std::stoll(part)))) : cur.get(part);
+        int64_t index = 0;
+        auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), index);
+        bool numeric = !part.empty() && ec == std::errc() && end == part.data() + part.size();
+        cur = numeric && cur.is_array() ? cur.get(Value(index)) : cur.get(part);
         if (j == std::string::npos) break;
         i = j + 1;
     }
@@ -407,7 +410,10 @@ Value global_function(const std::string &name) {
             if (a.size() > 2) step = a[2].as_int();
             if (step == 0) throw TemplateError("range() step cannot be zero");
             Array out;
-            for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) out.emplace_back(i);
+            for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+                if (out.size() >= 1'000'000) throw TemplateError("range() too long");
+                out.emplace_back(i);
+            }
             return Value(std::move(out));
         });
     if (name == "strftime_now")

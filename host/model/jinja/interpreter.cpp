@@ -10,6 +10,10 @@ namespace {
 
 enum class Flow { normal, break_, continue_ };
 
+// Bounds on what a template (from an untrusted model file) may do.
+constexpr size_t kMaxFrames = 256;
+constexpr uint64_t kMaxIterations = 10'000'000; // loop iterations per render
+
 class Interpreter {
 public:
     explicit Interpreter(const Variables &vars) { frames_.push_back(vars); }
@@ -55,8 +59,10 @@ private:
             return Flow::normal;
         }
         case Stmt::Kind::if_:
-            for (const auto &[cond, body] : s.branches)
-                if (!cond || located(s.line, s.col, [&] { return eval(*cond); }).truthy()) return exec(body, out);
+            for (const auto &branch : s.branches) {
+                const Expr *cond = branch.first.get(); // (clang 14 cannot capture structured bindings)
+                if (!cond || located(s.line, s.col, [&] { return eval(*cond); }).truthy()) return exec(branch.second, out);
+            }
             return Flow::normal;
         case Stmt::Kind::set: {
             Value v = located(s.line, s.col, [&] { return eval(*s.expr); });
@@ -81,6 +87,7 @@ private:
                     else if (pdef) frame[pname] = eval(*pdef);
                     else frame[pname] = Value();
                 }
+                if (frames_.size() > kMaxFrames) throw TemplateError("macro calls nested too deep");
                 frames_.push_back(std::move(frame));
                 std::string body;
                 exec(def->body, body);
@@ -129,6 +136,7 @@ private:
         if (items.empty()) return exec(s.else_body, out) == Flow::normal ? Flow::normal : Flow::normal;
         const size_t n = items.size();
         for (size_t i = 0; i < n; ++i) {
+            if (++iterations_ > kMaxIterations) fail(s.line, s.col, "too many loop iterations");
             Variables frame;
             bind(frame, items[i]);
             Value loop = Value::object();
@@ -294,6 +302,8 @@ private:
             }
         }
         if (op == "*" && l.is_string() && r.kind() == Value::Kind::integer) {
+            if (static_cast<double>(l.str().size()) * static_cast<double>(r.as_int()) > 16e6)
+                throw TemplateError("string repetition too long");
             std::string s;
             for (int64_t i = 0; i < r.as_int(); ++i) s += l.str();
             return Value(s);
@@ -324,6 +334,7 @@ private:
     }
 
     std::vector<Variables> frames_;
+    uint64_t iterations_ = 0;
 };
 
 } // namespace

@@ -151,8 +151,13 @@ private:
                 case '\\': case '\'': case '"': v += e; break;
                 case 'u': case 'x': {
                     size_t n = e == 'u' ? 4 : 2;
-                    if (pos_ + n > s_.size()) fail("bad escape in string", start);
-                    uint32_t cp = static_cast<uint32_t>(std::stoul(std::string(s_.substr(pos_, n)), nullptr, 16));
+                    uint32_t cp = 0;
+                    for (size_t k = 0; k < n; ++k) {
+                        char h = pos_ + k < s_.size() ? s_[pos_ + k] : '\0';
+                        if (!std::isxdigit(static_cast<unsigned char>(h))) fail("bad escape in string", start);
+                        cp = cp * 16 + static_cast<uint32_t>(std::isdigit(static_cast<unsigned char>(h)) ? h - '0' : (h | 0x20) - 'a' + 10);
+                    }
+                    if (cp >= 0xD800 && cp <= 0xDFFF) cp = 0xFFFD; // a lone surrogate is not a character
                     pos_ += n;
                     unicode::append_utf8(v, cp);
                     break;

@@ -2,9 +2,16 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
+#include <cstdlib>
+
 namespace skulk::model::jinja {
 
 namespace {
+
+// Nesting deeper than this is refused: a template comes from a model file
+// and must not be able to exhaust the stack.
+constexpr int kMaxDepth = 200;
 
 class Parser {
 public:
@@ -84,6 +91,7 @@ private:
     }
 
     StmtPtr statement() {
+        DepthGuard guard(*this);
         const Token &kw = peek();
         if (kw.type != Tok::name) fail("expected a statement keyword");
         auto s = std::make_unique<Stmt>();
@@ -182,6 +190,7 @@ private:
 
     // ---- expressions, lowest precedence first
     ExprPtr expr() {
+        DepthGuard guard(*this);
         ExprPtr e = or_expr();
         if (is_name("if")) {
             const Token &t = next();
@@ -221,6 +230,7 @@ private:
         return l;
     }
     ExprPtr not_expr() {
+        DepthGuard guard(*this);
         if (is_name("not")) {
             auto n = make(Expr::Kind::not_, next());
             n->args.push_back(not_expr());
@@ -272,6 +282,7 @@ private:
     ExprPtr math2() { return binary_loop(&Parser::power, {"*", "/", "//", "%"}); }
     ExprPtr power() { return binary_loop(&Parser::unary, {"**"}); }
     ExprPtr unary() {
+        DepthGuard guard(*this);
         if (is_op("-") || is_op("+")) {
             const Token &t = next();
             auto n = make(t.text == "-" ? Expr::Kind::neg : Expr::Kind::pos, t);
@@ -374,12 +385,15 @@ private:
         }
         case Tok::integer: {
             auto n = make(Expr::Kind::literal, next());
-            n->value = Value(static_cast<int64_t>(std::stoll(t.text)));
+            int64_t v = 0;
+            auto [end, ec] = std::from_chars(t.text.data(), t.text.data() + t.text.size(), v);
+            if (ec != std::errc() || end != t.text.data() + t.text.size()) fail("integer literal out of range", &t);
+            n->value = Value(v);
             return n;
         }
         case Tok::number: {
             auto n = make(Expr::Kind::literal, next());
-            n->value = Value(std::stod(t.text));
+            n->value = Value(std::strtod(t.text.c_str(), nullptr));
             return n;
         }
         case Tok::name: {
@@ -436,8 +450,17 @@ private:
         fail(t.type == Tok::op ? fmt::format("unexpected '{}'", t.text) : "unexpected end of expression");
     }
 
+    struct DepthGuard {
+        Parser &p;
+        explicit DepthGuard(Parser &parser) : p(parser) {
+            if (++p.depth_ > kMaxDepth) p.fail("nesting too deep");
+        }
+        ~DepthGuard() { --p.depth_; }
+    };
+
     std::vector<Token> t_;
     size_t i_ = 0;
+    int depth_ = 0;
 };
 
 } // namespace

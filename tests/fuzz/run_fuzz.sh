@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Builds one libFuzzer target with clang (-fsanitize=fuzzer,address,undefined)
+# and runs it for a bounded time over a seed corpus. Exit status non-zero
+# when the fuzzer finds anything.
+#   run_fuzz.sh gguf|jinja WORK_DIR [SECONDS]
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+src="$(cd "$here/../.." && pwd)"
+target="${1:?usage: run_fuzz.sh gguf|jinja WORK_DIR [SECONDS]}"
+work="${2:?usage: run_fuzz.sh gguf|jinja WORK_DIR [SECONDS]}"
+secs="${3:-60}"
+shared="${SKULK_SHARED_DIR:-$src/../shared}"
+mkdir -p "$work/corpus" "$work/artifacts"
+m="$src/host/model"
+
+case "$target" in
+  gguf)
+    sources=("$here/gguf_reader_fuzz.cpp" "$m/gguf.cpp" "$m/hparams.cpp" "$m/vocab.cpp" "$m/unicode.cpp"
+             "$m/pretokenizer.cpp" "$m/tokenizer-spm.cpp" "$m/tokenizer-bpe.cpp" "$m/tokenizer-wpm.cpp"
+             "$src/host/quant/types.cpp")
+    # Seeds: small real files (copied: libFuzzer writes new inputs here).
+    for f in stories260K.gguf TinyStories-656K-Q8_0.gguf vocab/ggml-vocab-gpt-2.gguf vocab/ggml-vocab-bert-bge.gguf \
+             vocab/ggml-vocab-llama-spm.gguf; do
+      [ -f "$shared/models/$f" ] && cp -n "$shared/models/$f" "$work/corpus/$(basename "$f")" || true
+    done
+    cp -n "$here"/seeds/* "$work/corpus/" 2>/dev/null || true
+    max_len=4000000 ;;
+  jinja)
+    sources=("$here/jinja_fuzz.cpp" "$m/chat_template.cpp" "$m/unicode.cpp" "$m"/jinja/*.cpp)
+    cp -n "$src"/tests/unit/model/templates/*.jinja "$work/corpus/" 2>/dev/null || true
+    max_len=16384 ;;
+  *) echo "run_fuzz.sh: unknown target '$target'" >&2; exit 2 ;;
+esac
+
+bin="$work/${target}_fuzz"
+rebuild=0
+[ -x "$bin" ] || rebuild=1
+for s in "${sources[@]}" "$m"/*.hpp "$m"/jinja/*.hpp; do [ "$s" -nt "$bin" ] && rebuild=1; done
+if [ "$rebuild" = 1 ]; then
+  echo "building $bin"
+  clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+    -I"$src/host" -I"$src/sdk/include" "${sources[@]}" \
+    $(pkg-config --cflags --libs libpcre2-8 icu-uc fmt) -o "$bin.tmp"
+  mv "$bin.tmp" "$bin"
+fi
+
+export ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1"
+"$bin" -max_total_time="$secs" -max_len="$max_len" -rss_limit_mb=2048 -timeout=20 -print_final_stats=1 \
+  -artifact_prefix="$work/artifacts/" "$work/corpus"
