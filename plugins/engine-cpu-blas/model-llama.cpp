@@ -157,7 +157,11 @@ const void *LlamaModel::quantized(const PackedMatrix &w, int64_t cols) { return 
 void LlamaModel::matmuls(int n_tokens, int64_t cols, std::initializer_list<MatJob> jobs) {
     const void *qx[4];
     int j = 0;
-    for (const MatJob &m : jobs) qx[j++] = quantized(*m.w, cols);
+    int64_t work = 0;
+    for (const MatJob &m : jobs) {
+        qx[j++] = quantized(*m.w, cols);
+        work += rows(*m.w) * cols * n_tokens;
+    }
     pool_.run([&](int i, int nth) {
         int jj = 0;
         for (const MatJob &m : jobs) {
@@ -165,7 +169,7 @@ void LlamaModel::matmuls(int n_tokens, int64_t cols, std::initializer_list<MatJo
             if (r.begin < r.end) matmul(*m.w, qx[jj], n_tokens, m.y, m.ldy, r.begin, r.end);
             ++jj;
         }
-    });
+    }, work);
 }
 
 void LlamaModel::validate(const skulk_batch &b, size_t out_cap) const {
@@ -219,8 +223,12 @@ void LlamaModel::forward(const skulk_batch &b, float *out, size_t out_cap) {
             }
             rope_.angles(b.pos[t], &rope_cs_[t * rope_.n_rot()]);
         }
-    });
-    for (int t = 0; t < n; ++t) kv_.mark(b.seq_id[t], b.pos[t]);
+    }, static_cast<int64_t>(n) * E * 2);
+    attn_work_ = 0;
+    for (int t = 0; t < n; ++t) {
+        kv_.mark(b.seq_id[t], b.pos[t]);
+        attn_work_ += static_cast<int64_t>(b.pos[t] + 1) * h_.n_head * (h_.head_dim_k + h_.head_dim_v);
+    }
 
     for (int li = 0; li <= static_cast<int>(last_ - first_); ++li) layer(li, b);
 
@@ -233,7 +241,7 @@ void LlamaModel::forward(const skulk_batch &b, float *out, size_t out_cap) {
                 add_inplace(&x_[t * E], &tmp_[t * E], E);
                 std::memcpy(out + t * E, &x_[t * E], E * sizeof(float));
             }
-        });
+        }, static_cast<int64_t>(n) * E * 2);
     }
 }
 
@@ -252,7 +260,7 @@ void LlamaModel::layer(int li, const skulk_batch &b) {
             rms_norm(&x_[t * E], L.attn_norm.data(), &cur_[t * E], E, h_.rms_eps);
         }
         quantize_rows(cur_.data(), E, static_cast<int>(r.begin), static_cast<int>(r.end), {L.wq.get(), L.wk.get(), L.wv.get()});
-    });
+    }, static_cast<int64_t>(n) * E * 4);
     // 2. q, k, v projections
     matmuls(n, E, {{L.wq.get(), q_.data(), qd}, {L.wk.get(), k_.data(), kd}, {L.wv.get(), v_.data(), vd}});
     // 3. biases, q/k norms, RoPE, KV store
@@ -274,7 +282,7 @@ void LlamaModel::layer(int li, const skulk_batch &b) {
             }
             kv_.store(li, b.seq_id[t], b.pos[t], k, v);
         }
-    });
+    }, static_cast<int64_t>(n) * (qd + kd + vd) * 4);
     // 4. attention, one (token, kv head) per work item
     const int64_t per_thread = attention_scratch_floats(attn_, opts_.n_ctx);
     pool_.run([&](int i, int nth) {
@@ -285,12 +293,12 @@ void LlamaModel::layer(int li, const skulk_batch &b) {
             const int kvh = static_cast<int>(item % h_.n_head_kv);
             attend(kv_, li, attn_, b.seq_id[t], b.pos[t], kvh, &q_[t * qd], &attn_out_[t * ao], scratch);
         }
-    });
+    }, attn_work_);
     // 5. output projection
     pool_.run([&](int i, int nth) {
         const Range r = split_range(n, i, nth);
         quantize_rows(attn_out_.data(), ao, static_cast<int>(r.begin), static_cast<int>(r.end), {L.wo.get()});
-    });
+    }, static_cast<int64_t>(n) * ao * 4);
     matmuls(n, ao, {{L.wo.get(), tmp_.data(), E}});
     // 6. residual, ffn norm, quantization
     pool_.run([&](int i, int nth) {
@@ -300,14 +308,14 @@ void LlamaModel::layer(int li, const skulk_batch &b) {
             rms_norm(&x_[t * E], L.ffn_norm.data(), &cur_[t * E], E, h_.rms_eps);
         }
         quantize_rows(cur_.data(), E, static_cast<int>(r.begin), static_cast<int>(r.end), {L.w_gate.get(), L.w_up.get()});
-    });
+    }, static_cast<int64_t>(n) * E * 4);
     // 7. SwiGLU feed-forward; its output stays in tmp_ until the next residual add
     matmuls(n, E, {{L.w_gate.get(), gate_.data(), F}, {L.w_up.get(), up_.data(), F}});
     pool_.run([&](int i, int nth) {
         const Range r = split_range(n, i, nth);
         for (int64_t t = r.begin; t < r.end; ++t) swiglu(&gate_[t * F], &up_[t * F], F);
         quantize_rows(gate_.data(), F, static_cast<int>(r.begin), static_cast<int>(r.end), {L.w_down.get()});
-    });
+    }, static_cast<int64_t>(n) * F * 8);
     matmuls(n, F, {{L.w_down.get(), tmp_.data(), E}});
 }
 
@@ -326,7 +334,7 @@ void LlamaModel::head(const skulk_batch &b, float *out) {
             rms_norm(&x_[t * E], weights_.output_norm.data(), &cur_[j * E], E, h_.rms_eps);
         }
         quantize_rows(cur_.data(), E, static_cast<int>(r.begin), static_cast<int>(r.end), {weights_.output.get()});
-    });
+    }, static_cast<int64_t>(n_out) * E * 4);
     matmuls(n_out, E, {{weights_.output.get(), out, h_.n_vocab}});
 }
 

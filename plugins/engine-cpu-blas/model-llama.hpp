@@ -78,7 +78,8 @@ private:
     AttentionShape attn_;
     KvCache kv_;
     ThreadPool pool_;
-    int n_tok_ = 0; // tokens of the batch in flight
+    int n_tok_ = 0;          // tokens of the batch in flight
+    int64_t attn_work_ = 0;  // multiply-adds of its attention (parallel or not)
 
     // scratch (n_batch_max rows each)
     std::vector<float> x_, cur_, q_, k_, v_, attn_out_, tmp_, gate_, up_, rope_cs_, attn_scratch_;

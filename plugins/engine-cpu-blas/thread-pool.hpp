@@ -25,11 +25,20 @@ public:
     int size() const { return n_; }
 
     // fn is any callable (int thread, int n_threads); no allocation per call.
+    // `work` estimates the job's size in multiply-adds: a job too small to
+    // repay waking the workers runs on the caller alone, as fn(0, 1). That
+    // matters most on a busy machine, where a sleeping worker can take a
+    // scheduler tick to wake.
     template <class Fn>
-    void run(Fn &&fn) {
+    void run(Fn &&fn, int64_t work = INT64_MAX) {
+        if (n_ == 1 || work < kMinParallelWork) {
+            fn(0, 1);
+            return;
+        }
         auto call = [](void *ctx, int i, int n) { (*static_cast<std::remove_reference_t<Fn> *>(ctx))(i, n); };
         dispatch(call, const_cast<void *>(static_cast<const void *>(&fn)));
     }
+    static constexpr int64_t kMinParallelWork = 64 * 1024;
 
 private:
     using job_fn = void (*)(void *ctx, int thread, int n_threads);
