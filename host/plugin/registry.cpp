@@ -95,7 +95,12 @@ void Registry::scan() {
                 log::get("plugin:" + path.stem().string())
                     ->log(static_cast<spdlog::level::level_enum>(std::clamp(level, 0, 4)), "(probe) {}", msg);
             };
+            const auto probe_start = std::chrono::steady_clock::now();
             PluginRecord record = probe_in_child(path, probe_timeout_, plugin_log);
+            log->debug("probed {} in {} ms", path.string(),
+                       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                             probe_start)
+                           .count());
             std::shared_ptr<Library> library;
             if (record.usable) {
                 const auto key = std::make_pair(record.kind, record.name);
