@@ -64,8 +64,10 @@ std::shared_ptr<Library> Library::open(const std::filesystem::path &path, std::s
         return refuse("entry point " SKULK_PLUGIN_ENTRY_SYMBOL " threw a C++ exception (" +
                       what_of(std::current_exception()) + "); exceptions must not cross the ABI");
     }
-    // From here on the plugin may hold state: shutdown() runs when `lib` goes.
-    lib->negotiated_ = st == SKULK_OK;
+    // From here on the plugin may hold state: shutdown() runs when `lib`
+    // goes. Not for a major we do not speak: its struct layout (and so the
+    // `shutdown` field) cannot be trusted.
+    lib->negotiated_ = st == SKULK_OK && info.abi_major >= kHostMajorMin && info.abi_major <= kHostMajorMax;
     record.kind = info.kind;
     record.name = view_str(info.name);
     record.version = view_str(info.version);

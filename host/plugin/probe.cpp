@@ -116,9 +116,15 @@ PluginRecord probe_in_child(const std::filesystem::path &path, std::chrono::mill
         }
     }
     ::close(fds[0]);
-    if (timed_out) ::kill(pid, SIGKILL);
+    // EOF normally means the child has exited, but a plugin could close the
+    // pipe and carry on: reap with the same deadline, polling.
     int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    for (;;) {
+        if (timed_out) ::kill(pid, SIGKILL);
+        const pid_t r = ::waitpid(pid, &status, timed_out ? 0 : WNOHANG);
+        if (r == pid || (r < 0 && errno != EINTR)) break;
+        if (r == 0 && std::chrono::steady_clock::now() >= deadline) timed_out = true;
+        else if (r == 0) ::poll(nullptr, 0, 5);
     }
 
     if (timed_out) {
