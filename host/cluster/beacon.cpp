@@ -18,7 +18,6 @@ Beacon::Beacon(uint16_t udp_port) : port_(udp_port) {
     if (fd_ < 0) { error_ = std::strerror(errno); return; }
     int on = 1;
     ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
     ::setsockopt(fd_, SOL_SOCKET, SO_BROADCAST, &on, sizeof on);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;

@@ -19,8 +19,9 @@ struct BeaconInfo {
 
 class Beacon {
 public:
-    // Opens the listening socket (SO_REUSEADDR/SO_REUSEPORT so several nodes
-    // on one host can listen). On failure fd() is -1 and error() says why.
+    // Opens the listening socket. SO_REUSEADDR (not SO_REUSEPORT, which hands
+    // each datagram to ONE socket of the group) so every node on a host hears
+    // every broadcast. On failure fd() is -1 and error() says why.
     explicit Beacon(uint16_t udp_port);
     ~Beacon();
     Beacon(const Beacon &) = delete;

@@ -492,7 +492,11 @@ struct Node::Impl {
         if (!env) return;
         if (auto *hb = std::get_if<Heartbeat>(&env->body)) heard(env->from, *hb, now);
         else if (auto *em = std::get_if<ElectionMsg>(&env->body)) {
-            if (auto it = peers.find(env->from); it != peers.end()) it->second.last_heard = now;
+            // Only identified peers vote: a coordinator we cannot reach yet
+            // would be "lost" again at the next tick, over and over.
+            auto it = peers.find(env->from);
+            if (it == peers.end()) return;
+            it->second.last_heard = now;
             for (auto &m : election->on_message(env->from, *em, now)) publish(topic::election, m);
         } else if (auto *ev = std::get_if<state::Event>(&env->body)) on_event(env->from, *ev, now);
     }
@@ -554,8 +558,11 @@ struct Node::Impl {
 
     // ---- the loop --------------------------------------------------------
     void periodic(Clock::time_point now) {
+        // Until a dialled endpoint answers, say hello often: with
+        // ZMQ_IMMEDIATE a hello sent before the TCP connection is up is
+        // dropped, not queued.
         for (auto &[ep, last] : dialing)
-            if (now - last >= 1s) {
+            if (now - last >= 250ms) {
                 last = now;
                 send_to(ep, Hello{uint16_t(bound_port)});
             }
