@@ -45,6 +45,7 @@ Sampler::Sampler(const SamplingParams &params, size_t n_vocab)
     cand_.resize(n_vocab);
     work_.resize(n_vocab);
     counts_.assign(n_vocab, 0);
+    bin_mass_.assign(1024, 0.0);
     history_.assign(static_cast<size_t>(std::max(params_.repeat_last_n, 0)), 0);
 }
 
@@ -76,7 +77,48 @@ void Sampler::apply_penalties() {
         if (counts_[history_[i]] < 0) counts_[history_[i]] = -counts_[history_[i]];
 }
 
+size_t Sampler::top_p_cut(size_t n, float max_l) {
+    // Keeps the shortest prefix (in logit order, ties by id) whose softmax
+    // mass reaches top_p, without sorting the whole vocabulary: the mass is
+    // binned by logit, whole bins above the cut are kept unsorted and only
+    // the bin the cut falls into is sorted.
+    auto by_logit = [](const Candidate &a, const Candidate &b) { return a.logit > b.logit || (a.logit == b.logit && a.id < b.id); };
+    double sum = 0;
+    float min_l = max_l;
+    for (size_t i = 0; i < n; ++i) {
+        sum += std::exp(static_cast<double>(cand_[i].logit - max_l));
+        min_l = std::min(min_l, cand_[i].logit);
+    }
+    const double target = params_.top_p * sum;
+    const size_t nb = bin_mass_.size();
+    const double scale = max_l > min_l ? (nb - 1) / static_cast<double>(max_l - min_l) : 0.0;
+    auto bin = [&](float l) { return std::min(nb - 1, static_cast<size_t>((l - min_l) * scale)); };
+    std::fill(bin_mass_.begin(), bin_mass_.end(), 0.0);
+    for (size_t i = 0; i < n; ++i) bin_mass_[bin(cand_[i].logit)] += std::exp(static_cast<double>(cand_[i].logit - max_l));
+    double cum = 0;
+    size_t cut = 0; // the bin where the running mass reaches the target
+    for (size_t b = nb; b-- > 0;) {
+        if (cum + bin_mass_[b] >= target || b == 0) {
+            cut = b;
+            break;
+        }
+        cum += bin_mass_[b];
+    }
+    auto above_end = std::partition(cand_.begin(), cand_.begin() + n, [&](const Candidate &c) { return bin(c.logit) > cut; });
+    auto in_end = std::partition(above_end, cand_.begin() + n, [&](const Candidate &c) { return bin(c.logit) == cut; });
+    std::sort(above_end, in_end, by_logit);
+    for (auto it = above_end; it != in_end; ++it) {
+        cum += std::exp(static_cast<double>(it->logit - max_l));
+        if (cum >= target) return static_cast<size_t>(it - cand_.begin()) + 1;
+    }
+    return static_cast<size_t>(in_end - cand_.begin());
+}
+
 int32_t Sampler::sample(const float *logits) {
+    const bool penalties = params_.repeat_penalty != 1.0f || params_.presence_penalty != 0.0f ||
+                           params_.frequency_penalty != 0.0f;
+    if (params_.temperature <= 0.0f && !penalties && params_.logit_bias.empty())
+        return static_cast<int32_t>(std::max_element(logits, logits + n_vocab_) - logits);
     std::copy(logits, logits + n_vocab_, work_.begin());
     for (auto [id, bias] : params_.logit_bias) work_[id] += bias;
     apply_penalties();
@@ -91,35 +133,22 @@ int32_t Sampler::sample(const float *logits) {
     if (n == 0) return static_cast<int32_t>(std::max_element(work_.begin(), work_.end()) - work_.begin());
     auto by_logit = [](const Candidate &a, const Candidate &b) { return a.logit > b.logit || (a.logit == b.logit && a.id < b.id); };
 
-    // top-k (keeps them sorted), otherwise a full sort when top-p needs order.
+    // top-k: the k best, in order.
     if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < n) {
         std::partial_sort(cand_.begin(), cand_.begin() + params_.top_k, cand_.begin() + n, by_logit);
         n = static_cast<size_t>(params_.top_k);
-    } else {
-        std::sort(cand_.begin(), cand_.begin() + n, by_logit);
     }
-    // Probabilities of the survivors (softmax, max-subtracted).
-    const float max_l = cand_[0].logit;
-    double sum = 0;
-    for (size_t i = 0; i < n; ++i) sum += std::exp(static_cast<double>(cand_[i].logit - max_l));
-    if (params_.top_p < 1.0f) {
-        double cum = 0;
-        size_t keep = n;
-        for (size_t i = 0; i < n; ++i) {
-            cum += std::exp(static_cast<double>(cand_[i].logit - max_l)) / sum;
-            if (cum >= params_.top_p) {
-                keep = i + 1;
-                break;
-            }
-        }
-        n = keep;
-    }
+    float max_l = cand_[0].logit;
+    for (size_t i = 1; i < n; ++i) max_l = std::max(max_l, cand_[i].logit);
+    if (params_.top_p < 1.0f) n = top_p_cut(n, max_l);
     if (params_.min_p > 0.0f) {
-        // p_i >= min_p * p_max  <=>  logit_i >= max + log(min_p)
+        // p_i >= min_p * p_max  <=>  logit_i >= max + log(min_p); order is
+        // not needed, so partition.
         const float floor = max_l + std::log(params_.min_p);
-        size_t keep = 1;
-        while (keep < n && cand_[keep].logit >= floor) ++keep;
-        n = keep;
+        n = static_cast<size_t>(std::partition(cand_.begin(), cand_.begin() + n,
+                                               [floor](const Candidate &c) { return c.logit >= floor; }) -
+                                cand_.begin());
+        if (n == 0) n = 1;
     }
     // Temperature, then draw.
     const double inv_t = 1.0 / params_.temperature;

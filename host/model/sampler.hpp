@@ -58,6 +58,7 @@ private:
         int32_t id;
     };
     void apply_penalties();
+    size_t top_p_cut(size_t n, float max_l);
 
     SamplingParams params_;
     size_t n_vocab_;
@@ -68,6 +69,7 @@ private:
     std::vector<int32_t> history_; // ring buffer of the last repeat_last_n tokens
     size_t history_pos_ = 0, history_len_ = 0;
     std::vector<int32_t> counts_; // occurrences of each token in the window
+    std::vector<double> bin_mass_; // top-p: softmax mass per logit bin
 };
 
 // Finds stop strings in streamed text, across token boundaries: text that

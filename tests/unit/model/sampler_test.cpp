@@ -13,6 +13,7 @@
 using namespace skulk::model;
 
 // Counts heap allocations so the test can assert the hot path makes none.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete" // malloc/free pairs are matched here
 static std::atomic<long> g_allocs{0};
 void *operator new(std::size_t n) {
     ++g_allocs;
@@ -81,6 +82,36 @@ TEST(Sampler, TopPAndMinPCutTheTail) {
     EXPECT_NEAR(g[2], 0.15 / 0.95, 0.015);
 }
 
+TEST(Sampler, TopPKeepsExactlyTheReferencePrefix) {
+    // Reference: sort everything, accumulate the softmax until top_p.
+    const size_t n = 3000;
+    std::vector<float> l(n);
+    Rng g(99);
+    for (auto &x : l) x = static_cast<float>((g.uniform() - 0.5) * 12.0);
+    std::vector<int32_t> order(n);
+    for (size_t i = 0; i < n; ++i) order[i] = static_cast<int32_t>(i);
+    std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return l[a] > l[b] || (l[a] == l[b] && a < b); });
+    double sum = 0;
+    for (float x : l) sum += std::exp(static_cast<double>(x - l[order[0]]));
+    std::map<int32_t, double> keep;
+    double cum = 0;
+    for (int32_t id : order) {
+        double p = std::exp(static_cast<double>(l[id] - l[order[0]])) / sum;
+        keep[id] = p;
+        cum += p;
+        if (cum >= 0.5) break;
+    }
+    ASSERT_GT(keep.size(), 10u);
+    SamplingParams p = plain(1.0f);
+    p.top_p = 0.5f;
+    Sampler s(p, n);
+    auto f = frequencies(s, l, 30000);
+    for (const auto &[id, freq] : f) EXPECT_TRUE(keep.count(id)) << "token " << id << " is outside the top-p set";
+    for (const auto &[id, prob] : keep) {
+        if (prob / cum > 0.02) EXPECT_NEAR(f[id], prob / cum, 0.012) << id;
+    }
+}
+
 TEST(Sampler, SameSeedSameStreamOtherSeedDifferent) {
     std::vector<float> l(100);
     for (int i = 0; i < 100; ++i) l[i] = static_cast<float>(std::sin(i * 1.3));
@@ -135,7 +166,9 @@ TEST(Sampler, PenaltiesAndBias) {
     b.logit_bias = {{0, -INFINITY}, {2, 10.0f}};
     Sampler sb(b, 3);
     for (int i = 0; i < 200; ++i) EXPECT_NE(sb.sample(l.data()), 0);
-    EXPECT_THROW(Sampler(SamplingParams{.logit_bias = {{5, 1.0f}}}, 3), std::invalid_argument);
+    SamplingParams bad;
+    bad.logit_bias = {{5, 1.0f}};
+    EXPECT_THROW(Sampler(bad, 3), std::invalid_argument);
     SamplingParams mt = plain();
     mt.max_tokens = 2;
     Sampler sm(mt, 3);
