@@ -75,3 +75,20 @@ test('an instance placed through any node appears in every /state; /events lists
     await stopAll(ds);
   }
 });
+
+test('--force-master wins the election whatever the other keys are', async () => {
+  const ns = uniqueNamespace('forced');
+  const { freePortPair } = await import('./cluster_helpers.mjs');
+  const ports = [await freePortPair(), await freePortPair(), await freePortPair()];
+  const ds = await Promise.all(ports.map((p, i) => startDaemon({
+    env: { SKULK_NAMESPACE: ns },
+    args: ['--cluster-port', String(p), '--bootstrap-peers', ports.filter((_, j) => j !== i).map(endpoint).join(','),
+      ...(i === 1 ? ['--force-master'] : [])],
+  })));
+  try {
+    const master = await waitForAgreement(ds);
+    assert.equal(master, ds[1].nodeId);
+  } finally {
+    await stopAll(ds);
+  }
+});
