@@ -108,7 +108,9 @@ TEST(Sampler, TopPKeepsExactlyTheReferencePrefix) {
     auto f = frequencies(s, l, 30000);
     for (const auto &[id, freq] : f) EXPECT_TRUE(keep.count(id)) << "token " << id << " is outside the top-p set";
     for (const auto &[id, prob] : keep) {
-        if (prob / cum > 0.02) EXPECT_NEAR(f[id], prob / cum, 0.012) << id;
+        if (prob / cum > 0.02) {
+            EXPECT_NEAR(f[id], prob / cum, 0.012) << id;
+        }
     }
 }
 
