@@ -7,6 +7,10 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include <unistd.h>
 
 using namespace skulk::model;
 
@@ -176,6 +180,30 @@ TEST(GgufCorrupt, TensorProblems) {
     tinfo(r, "t", {8}, 0, 0);
     r.zeros(1);
     expect_error(r.b, "data section at offset 64 starts past the end of the file");
+}
+
+TEST(GgufCorrupt, FilesThatAreNotGguf) {
+    auto dir = std::filesystem::temp_directory_path() / ("skulk-gguf-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    { std::ofstream(dir / "empty.gguf"); }
+    try {
+        GgufFile::open(dir / "empty.gguf");
+        ADD_FAILURE();
+    } catch (const GgufError &e) {
+        EXPECT_NE(std::string(e.what()).find("empty.gguf: not a GGUF file: only 0 bytes"), std::string::npos) << e.what();
+    }
+    try {
+        GgufFile::open(dir);
+        ADD_FAILURE();
+    } catch (const GgufError &e) {
+        EXPECT_NE(std::string(e.what()).find("not a regular file"), std::string::npos) << e.what();
+    }
+    // A valid file written to disk opens through mmap the same as in memory.
+    { std::ofstream(dir / "ok.gguf", std::ios::binary) << valid_file().b; }
+    auto f = GgufFile::open(dir / "ok.gguf");
+    EXPECT_EQ(f->get_u32("a.key"), 7u);
+    EXPECT_EQ(f->path(), dir / "ok.gguf");
+    std::filesystem::remove_all(dir);
 }
 
 TEST(GgufCorrupt, AccessorTypeErrorsNameTheKey) {

@@ -94,6 +94,32 @@ TEST(QuantMix, UseMoreBitsCountsOfRealModels) {
     EXPECT_FALSE(quant_plan("Q3_K"));
 }
 
+TEST(Synth, PresetShapesAreThePublicConfigs) {
+    // From the models' config.json (hidden_size, layers, heads, kv heads, intermediate).
+    SynthShape s = preset_shape("smollm2-135m");
+    EXPECT_EQ(s.n_embd, 576u);
+    EXPECT_EQ(s.n_layer, 30u);
+    EXPECT_EQ(s.n_head, 9u);
+    EXPECT_EQ(s.n_head_kv, 3u);
+    EXPECT_EQ(s.n_ff, 1536u);
+    EXPECT_TRUE(s.tied);
+    s = preset_shape("qwen2.5-0.5b");
+    EXPECT_EQ(s.n_embd, 896u);
+    EXPECT_EQ(s.n_layer, 24u);
+    EXPECT_EQ(s.n_head, 14u);
+    EXPECT_EQ(s.n_head_kv, 2u);
+    EXPECT_EQ(s.n_ff, 4864u);
+    EXPECT_TRUE(s.qkv_bias);
+    s = preset_shape("tinyllama-1.1b");
+    EXPECT_EQ(s.n_embd, 2048u);
+    EXPECT_EQ(s.n_layer, 22u);
+    EXPECT_EQ(s.n_head, 32u);
+    EXPECT_EQ(s.n_head_kv, 4u);
+    EXPECT_EQ(s.n_ff, 5632u);
+    EXPECT_FALSE(s.tied);
+    EXPECT_THROW(preset_shape("gpt-5"), std::invalid_argument);
+}
+
 TEST(Synth, EveryTypeLoadsAndRoundTripsWithinTheFormatError) {
     auto dir = temp_dir();
     SynthOptions o;
