@@ -302,6 +302,21 @@ struct Node::Impl {
             request_sync(now, false);
     }
 
+    // A node dialled us. A restarted node comes back on its old endpoint
+    // with a new session id: the old entry is dropped at once (the master then
+    // times the old session out) and the existing connections are reused.
+    void on_hello(const std::string &id, const std::string &endpoint) {
+        if (peers.count(id)) return;
+        for (auto it = peers.begin(); it != peers.end(); ++it)
+            if (it->second.endpoint == endpoint) {
+                log->info("peer {} at {} restarted as {}", it->first, endpoint, id);
+                peers.erase(it);
+                break;
+            }
+        if (dealers.count(endpoint)) dialing[endpoint] = Clock::time_point{}; // connected already: just say hello
+        else dial(endpoint);
+    }
+
     void on_leaving(const std::string &id) {
         auto it = peers.find(id);
         if (it == peers.end()) return;
@@ -508,7 +523,7 @@ struct Node::Impl {
         if (auto *h = std::get_if<Hello>(&env->body)) {
             std::string host = "127.0.0.1";
             try { host = msg.gets("Peer-Address"); } catch (const zmq::error_t &) {}
-            if (!left.count(env->from)) dial("tcp://" + host + ":" + std::to_string(h->port));
+            if (!left.count(env->from)) on_hello(env->from, "tcp://" + host + ":" + std::to_string(h->port));
             reply = heartbeat();
         } else if (auto *c = std::get_if<CommandRequest>(&env->body)) {
             reply = session_term ? decide(c->command)

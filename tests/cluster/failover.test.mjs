@@ -37,12 +37,14 @@ test('kill -9 the master: new master within 5 s, instances carried over, old nod
     await waitFor(async () => (await Promise.all(survivors.map(state))).every((s) => s.instances[id]?.modelId === 'carried-model'
       && s.masterNodeId === newMaster), { what: 'the carried instance in the new session' });
 
-    // The killed node comes back (same data dir, a new session id) and
-    // rejoins as a follower on its own: it only knows its bootstrap peers.
+    // The killed node comes back as a service manager would restart it
+    // (same data dir, same cluster port, same bootstrap peers; a new session
+    // id) and rejoins as a follower on its own.
     restarted = await startDaemon({
       dataDir: old.dataDir,
       env: { SKULK_NAMESPACE: ns },
-      args: ['--bootstrap-peers', survivors.map((d) => endpoint(d.clusterPort)).join(',')],
+      args: ['--cluster-port', String(old.clusterPort),
+        '--bootstrap-peers', survivors.map((d) => endpoint(d.clusterPort)).join(',')],
     });
     assert.notEqual(restarted.nodeId, old.nodeId, 'node ids are per session');
     await waitFor(async () => {
@@ -50,6 +52,9 @@ test('kill -9 the master: new master within 5 s, instances carried over, old nod
       const s = await state(restarted);
       return x.masterNodeId === newMaster && !x.isMaster && s.instances[id] && s.nodes[restarted.nodeId];
     }, { timeoutMs: 20000, what: 'the restarted node to follow the new master' });
+    // Every survivor hears it too (well before the 30 s node timeout).
+    await waitFor(async () => (await Promise.all(survivors.map(diag))).every((x) =>
+      x.peers.some((p) => p.nodeId === restarted.nodeId && p.alive)), { timeoutMs: 10000, what: 'survivors to hear the restarted node' });
   } finally {
     await stopAll([...ds, restarted]);
   }
