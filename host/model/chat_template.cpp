@@ -56,6 +56,11 @@ std::string ChatTemplate::render(const ChatMessages &messages, const ChatTemplat
         if (tools.is_array() && tools.length() > 0) vars["tools"] = tools;
     }
     if (!opt.date_string.empty()) vars["date_string"] = Value(opt.date_string);
+    if (!opt.extra_context_json.empty()) {
+        Value extra = Value::from_json(opt.extra_context_json);
+        if (!extra.is_object()) throw jinja::TemplateError("extra template context must be a JSON object");
+        for (const auto &[k, v] : extra.obj().items) vars[k] = v;
+    }
     return jinja::render(program_, vars);
 }
 

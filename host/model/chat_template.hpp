@@ -31,7 +31,10 @@ struct ChatTemplateOptions {
     std::string bos_token;
     std::string eos_token;
     std::string tools_json; // the request's tools array as JSON text; empty: none
-    std::string date_string; // Llama 3.1 templates; empty: today
+    std::string date_string; // Llama 3.1 templates; empty: the template's default
+    // More template variables as a JSON object (HF apply_chat_template
+    // kwargs: builtin_tools, enable_thinking, ...); empty: none.
+    std::string extra_context_json;
 };
 
 // A parsed template, reusable across requests.

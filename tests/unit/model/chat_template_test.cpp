@@ -101,33 +101,52 @@ TEST(ChatTemplate, Llama3) {
               "<|start_header_id|>assistant<|end_header_id|>\n\n");
 }
 
-TEST(ChatTemplate, Llama32WithAndWithoutTools) {
-    const std::string t = tmpl("llama3.2.jinja");
+TEST(ChatTemplate, Llama31And32WithAndWithoutTools) {
+    // Llama 3.1 and 3.2 render custom tools the same way (3.2 only adds strftime_now).
+    for (const char *file : {"llama3.1.jinja", "llama3.2.jinja"}) {
+        SCOPED_TRACE(file);
+        const std::string t = tmpl(file);
+        ChatTemplateOptions o = opts("<|begin_of_text|>");
+        o.date_string = "26 Jul 2024";
+        EXPECT_EQ(render_chat(t, {msg("system", "S"), msg("user", "Hi")}, o),
+                  "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
+                  "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\nS<|eot_id|>"
+                  "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+                  "<|start_header_id|>assistant<|end_header_id|>\n\n");
+        o.tools_json = R"([{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}])";
+        ChatMessage call = msg("assistant", "");
+        call.tool_calls.push_back({"", "get_weather", R"({"city": "Paris"})"});
+        EXPECT_EQ(render_chat(t, {msg("user", "Weather?"), call, msg("tool", "21C")}, o),
+                  "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
+                  "Environment: ipython\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n<|eot_id|>"
+                  "<|start_header_id|>user<|end_header_id|>\n\n"
+                  "Given the following functions, please respond with a JSON for a function call with its proper "
+                  "arguments that best answers the given prompt.\n\n"
+                  "Respond in the format {\"name\": function name, \"parameters\": dictionary of argument name and its "
+                  "value}.Do not use variables.\n\n"
+                  "{\n    \"type\": \"function\",\n    \"function\": {\n        \"name\": \"get_weather\",\n"
+                  "        \"parameters\": {\n            \"type\": \"object\"\n        }\n    }\n}\n\n"
+                  "Weather?<|eot_id|>"
+                  "<|start_header_id|>assistant<|end_header_id|>\n\n"
+                  "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}<|eot_id|>"
+                  // A string is "iterable" in Jinja, so the tool output is JSON-quoted.
+                  "<|start_header_id|>ipython<|end_header_id|>\n\n\"21C\"<|eot_id|>"
+                  "<|start_header_id|>assistant<|end_header_id|>\n\n");
+    }
+}
+
+TEST(ChatTemplate, Llama31BuiltinTools) {
     ChatTemplateOptions o = opts("<|begin_of_text|>");
-    o.date_string = "26 Jul 2024";
-    EXPECT_EQ(render_chat(t, {msg("system", "S"), msg("user", "Hi")}, o),
-              "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
-              "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\nS<|eot_id|>"
-              "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
-              "<|start_header_id|>assistant<|end_header_id|>\n\n");
-    o.tools_json = R"([{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}])";
+    o.extra_context_json = R"({"builtin_tools": ["brave_search", "code_interpreter"]})";
     ChatMessage call = msg("assistant", "");
-    call.tool_calls.push_back({"", "get_weather", R"({"city": "Paris"})"});
-    EXPECT_EQ(render_chat(t, {msg("user", "Weather?"), call, msg("tool", "21C")}, o),
+    call.tool_calls.push_back({"", "brave_search", R"({"query": "weather"})"});
+    EXPECT_EQ(render_chat(tmpl("llama3.1.jinja"), {msg("user", "Search"), call}, o),
               "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
-              "Environment: ipython\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n<|eot_id|>"
-              "<|start_header_id|>user<|end_header_id|>\n\n"
-              "Given the following functions, please respond with a JSON for a function call with its proper "
-              "arguments that best answers the given prompt.\n\n"
-              "Respond in the format {\"name\": function name, \"parameters\": dictionary of argument name and its "
-              "value}.Do not use variables.\n\n"
-              "{\n    \"type\": \"function\",\n    \"function\": {\n        \"name\": \"get_weather\",\n"
-              "        \"parameters\": {\n            \"type\": \"object\"\n        }\n    }\n}\n\n"
-              "Weather?<|eot_id|>"
+              "Environment: ipython\nTools: brave_search\n\n"
+              "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n<|eot_id|>"
+              "<|start_header_id|>user<|end_header_id|>\n\nSearch<|eot_id|>"
               "<|start_header_id|>assistant<|end_header_id|>\n\n"
-              "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}<|eot_id|>"
-              // A string is "iterable" in Jinja, so the tool output is JSON-quoted.
-              "<|start_header_id|>ipython<|end_header_id|>\n\n\"21C\"<|eot_id|>"
+              "<|python_tag|>brave_search.call(query=\"weather\")<|eom_id|>"
               "<|start_header_id|>assistant<|end_header_id|>\n\n");
 }
 
