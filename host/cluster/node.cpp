@@ -48,48 +48,7 @@ std::string router_endpoint(const std::string &pub_endpoint) {
     return "tcp://" + host + ":" + std::to_string(port + 1);
 }
 
-std::string env_str(const char *name) {
-    const char *v = std::getenv(name);
-    return v ? v : "";
-}
-
 } // namespace
-
-std::string apply_env_overrides(NodeOptions &o) {
-    auto number = [](const char *name, long long lo, long long hi, long long &out) -> std::string {
-        const std::string v = env_str(name);
-        if (v.empty()) return "";
-        try {
-            size_t used = 0;
-            const long long n = std::stoll(v, &used);
-            if (used != v.size() || n < lo || n > hi) throw std::out_of_range("range");
-            out = n;
-            return "";
-        } catch (const std::exception &) {
-            return std::string(name) + " must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi) +
-                   ", got \"" + v + "\"";
-        }
-    };
-    long long n = -1;
-    if (auto e = number("SKULK_NODE_TIMEOUT_SECONDS", 1, 86400, n); !e.empty()) return e;
-    if (n > 0) o.node_timeout = std::chrono::seconds(n);
-    n = -1;
-    if (auto e = number("SKULK_TOPOLOGY_SETTLE_GRACE_SECONDS", 0, 86400, n); !e.empty()) return e;
-    if (n >= 0) o.settle_grace = std::chrono::seconds(n);
-    n = -1;
-    if (auto e = number("SKULK_PEER_TIMEOUT_MS", 200, 600000, n); !e.empty()) return e;
-    if (n > 0) o.peer_timeout = std::chrono::milliseconds(n);
-    n = -1;
-    if (auto e = number("SKULK_BEACON_PORT", 1, 65535, n); !e.empty()) return e;
-    if (n > 0) o.beacon_port = uint16_t(n);
-    n = -1;
-    if (auto e = number("SKULK_EVENTLOG_MIN_FREE_BYTES", 0, (1ll << 62), n); !e.empty()) return e;
-    if (n >= 0) o.eventlog_min_free_bytes = uint64_t(n);
-    const std::string b = env_str("SKULK_BEACONS");
-    if (b == "0" || b == "false" || b == "off") o.beacons = false;
-    else if (!b.empty() && b != "1" && b != "true" && b != "on") return "SKULK_BEACONS must be 0 or 1, got \"" + b + "\"";
-    return "";
-}
 
 struct Node::Impl {
     struct Peer {
@@ -673,6 +632,7 @@ struct Node::Impl {
         try {
             Heartbeat hb = heartbeat();
             hb.leaving = true;
+            pub->set(zmq::sockopt::linger, 200); // let the goodbye reach connected peers
             publish(topic::state_sync, hb);
         } catch (const std::exception &) {}
     }

@@ -1,6 +1,7 @@
 // Wire envelopes round-trip and refuse other versions; the election state machine.
 #include "cluster/curve.hpp"
 #include "cluster/election.hpp"
+#include "cluster/node.hpp"
 #include "cluster/wire.hpp"
 
 #include <gtest/gtest.h>
@@ -112,4 +113,21 @@ TEST(Election, ForcedNodeWinsOverHigherIds) {
     for (int ms = 0; ms <= 5000; ms += 50) net.step(t0 + std::chrono::milliseconds(ms), up);
     EXPECT_EQ(net.nodes["a"]->master(), "a");
     EXPECT_EQ(net.nodes["z"]->master(), "a");
+}
+
+TEST(NodeOptions, EnvironmentOverridesAreValidatedAndNamed) {
+    NodeOptions o;
+    ::setenv("SKULK_NODE_TIMEOUT_SECONDS", "5", 1);
+    ::setenv("SKULK_BEACONS", "0", 1);
+    EXPECT_EQ(apply_env_overrides(o), "");
+    EXPECT_EQ(o.node_timeout, std::chrono::seconds(5));
+    EXPECT_FALSE(o.beacons);
+    ::setenv("SKULK_NODE_TIMEOUT_SECONDS", "soon", 1);
+    const auto err = apply_env_overrides(o);
+    EXPECT_NE(err.find("SKULK_NODE_TIMEOUT_SECONDS"), std::string::npos) << err;
+    EXPECT_NE(err.find("soon"), std::string::npos) << err;
+    ::unsetenv("SKULK_NODE_TIMEOUT_SECONDS");
+    ::setenv("SKULK_BEACONS", "maybe", 1);
+    EXPECT_NE(apply_env_overrides(o).find("SKULK_BEACONS"), std::string::npos);
+    ::unsetenv("SKULK_BEACONS");
 }
