@@ -20,6 +20,7 @@ packages=(
   libzmq3-dev cppzmq-dev libopenblas-dev libvulkan-dev mesa-vulkan-drivers glslc
   libpugixml-dev libtoml11-dev libpcre2-dev libcurl4-openssl-dev libgtest-dev libicu-dev
   clang libclang-rt-14-dev python3 python3-numpy iproute2 procps
+  zlib1g-dev libsodium-dev
 )
 
 deps() {
