@@ -4,8 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDaemon } from '../harness/daemon.mjs';
 import { uniqueNamespace, diag, state, waitFor } from './cluster_helpers.mjs';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, statSync, mkdtempSync, mkdirSync, symlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 
 test('below the free-space floor the log goes counting-only with one CRITICAL line and the node keeps serving', async () => {
   const d = await startDaemon({ env: { SKULK_NAMESPACE: uniqueNamespace('full'), SKULK_EVENTLOG_MIN_FREE_BYTES: '1000000000000000000' } });
@@ -44,5 +45,24 @@ test('a restarted lone node replays its log and carries its instances into the n
     assert.match(second.stderr, /event log replayed: \d+ record/);
   } finally {
     await second?.stop();
+  }
+});
+
+test('a real ENOSPC (the log file is /dev/full) goes counting-only and the node keeps serving', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'skulk-enospc-'));
+  mkdirSync(join(dataDir, 'eventlog'));
+  symlinkSync('/dev/full', join(dataDir, 'eventlog', 'events.bin'));
+  const d = await startDaemon({ dataDir, env: { SKULK_NAMESPACE: uniqueNamespace('enospc'), SKULK_EVENTLOG_MIN_FREE_BYTES: '0' } });
+  try {
+    await waitFor(async () => (await diag(d)).isMaster, { what: 'a lone master' });
+    const r = await d.post('/place_instance', { model_id: 'still-serving' });
+    assert.equal(r.status, 200, r.text);
+    assert.equal((await diag(d)).eventLog.mode, 'counting-only');
+    assert.equal((d.stderr.match(/counting-only/g) || []).length, 1, d.stderr);
+    assert.match(d.stderr, /No space left on device/);
+    assert.equal((await d.get('/healthz')).status, 200);
+  } finally {
+    await d.stop();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 });
