@@ -90,6 +90,7 @@ struct Node::Impl {
     std::map<int64_t, state::Event> early;                 // events past a gap, by idx
     std::map<std::string, std::shared_ptr<Pending>> inflight;
     std::deque<std::shared_ptr<Pending>> waiting;          // no master yet
+    std::vector<Node::Listener> listeners;                 // set before start()
 
     // Shared with other threads.
     mutable std::mutex mu;
@@ -314,6 +315,17 @@ struct Node::Impl {
         }
         if (eventlog) eventlog->append(encode_event(e));
         election->set_commands_seen(uint64_t(state.last_event_applied_idx + 1));
+        notify(&e);
+    }
+
+    void notify(const state::Event *e) {
+        for (const auto &l : listeners) {
+            try {
+                l(state, e);
+            } catch (const std::exception &ex) {
+                log->error("a state listener threw: {}", ex.what());
+            }
+        }
     }
 
     void emit_all(const std::vector<state::EventBody> &bodies) {
@@ -362,6 +374,7 @@ struct Node::Impl {
             session_events.clear(); // /events on a follower starts at the snapshot
         }
         election->set_commands_seen(uint64_t(state.last_event_applied_idx + 1));
+        notify(nullptr);
         log->info("installed snapshot of term {} at idx {}", s.term, s.last_event_applied_idx);
         for (auto it = early.begin(); it != early.end();) {
             if (it->second.term == state.term && it->first == state.last_event_applied_idx + 1) {
@@ -699,6 +712,11 @@ void Node::stop() {
 }
 
 int Node::port() const { return impl_->bound_port; }
+
+void Node::add_listener(Listener listener) {
+    if (impl_->running) throw std::logic_error("Node::add_listener after start()");
+    impl_->listeners.push_back(std::move(listener));
+}
 
 View Node::view() const {
     auto &d = *impl_;

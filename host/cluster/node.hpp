@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -81,6 +82,13 @@ public:
     std::vector<state::Event> events_since(int64_t since, size_t max) const;
     // Sends a command to the master and waits for its verdict.
     CommandReply submit(state::CommandBody body, std::chrono::milliseconds timeout);
+
+    // For the worker: called on the cluster thread after every applied event
+    // (event set) and after a snapshot was installed (event null). It runs
+    // inside the router loop, so keep it short (hand work to another thread).
+    // Register before start().
+    using Listener = std::function<void(const state::State &, const state::Event *)>;
+    void add_listener(Listener listener);
 
 private:
     struct Impl;
