@@ -11,6 +11,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <random>
 #include <thread>
 
 using nlohmann::json;
@@ -517,4 +518,55 @@ TEST(AdapterOpenai, ConcurrentUseGivesTheSameBytes) {
         });
     for (auto &th : threads) th.join();
     EXPECT_EQ(mismatches.load(), 0);
+}
+
+// Bad input is a 400, never a 500: mutated and truncated bodies and events
+// (a seeded generator, so a failure reproduces) give SKULK_OK with valid
+// JSON or SKULK_E_INVALID, never SKULK_E_INTERNAL or a crash.
+TEST(AdapterOpenai, MutatedInputIsRejectedCleanly) {
+    const std::vector<std::string> bodies = {
+        R"({"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true},"max_tokens":5,"stop":["a"],"temperature":0.7})",
+        R"({"model":"m","messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"auto"})",
+        R"({"model":"m","prompt":["p"],"logprobs":2,"max_tokens":3})",
+    };
+    const std::string alphabet = "{}[]\":,0123456789.-eE truefalsnul\\u00\xC3\xA9";
+    std::mt19937 rng(1234);
+    int ok = 0, invalid = 0;
+    for (int iter = 0; iter < 3000; ++iter) {
+        std::string body = bodies[iter % bodies.size()];
+        const int edits = 1 + int(rng() % 4);
+        for (int e = 0; e < edits && !body.empty(); ++e) {
+            const size_t pos = rng() % body.size();
+            switch (rng() % 3) {
+            case 0: body[pos] = alphabet[rng() % alphabet.size()]; break;
+            case 1: body.erase(pos, 1 + rng() % 8); break;
+            default: body.insert(pos, 1, alphabet[rng() % alphabet.size()]); break;
+            }
+        }
+        const std::string path = iter % bodies.size() == 2 ? "/v1/completions" : "/v1/chat/completions";
+        const auto d = decode(body, path);
+        ASSERT_TRUE(d.status == SKULK_OK || d.status == SKULK_E_INVALID) << "status " << d.status << " for " << body;
+        if (d.status == SKULK_OK) ++ok;
+        else {
+            ++invalid;
+            EXPECT_FALSE(d.error.empty()) << body;
+        }
+    }
+    EXPECT_GT(invalid, 0);
+    EXPECT_GT(ok + invalid, 0);
+    const std::vector<json> events = {start("chat", true, true), delta("x"), done("stop", 1, 1),
+                                      json{{"type", "error"}, {"message", "m"}, {"status", 500}}};
+    for (int iter = 0; iter < 2000; ++iter) {
+        Response r;
+        for (const auto &ev : events) {
+            std::string text = ev.dump();
+            if (rng() % 2) {
+                const size_t pos = rng() % text.size();
+                text[pos] = alphabet[rng() % alphabet.size()];
+            }
+            skulk::string_sink sink;
+            const auto st = plugin().vt->encode(&r.state, skulk::to_str(text), sink.get());
+            ASSERT_TRUE(st == SKULK_OK || st == SKULK_E_INVALID) << "status " << st << " for " << text;
+        }
+    }
 }
