@@ -240,6 +240,8 @@ void GgufParser::run() {
     if (magic != kMagic) f_.fail(fmt::format("not a GGUF file: bad magic 0x{:08x} (want 0x{:08x} \"GGUF\")", magic, kMagic));
     f_.version_ = read<uint32_t>("version");
     if (f_.version_ == 1) f_.fail("GGUF version 1 is not supported (only versions 2 and 3)");
+    if (f_.version_ == 0x02000000u || f_.version_ == 0x03000000u)
+        f_.fail("big-endian GGUF files are not supported");
     if (f_.version_ < 2 || f_.version_ > 3)
         f_.fail(fmt::format("unsupported GGUF version {} (only versions 2 and 3)", f_.version_));
     uint64_t n_tensors = read<uint64_t>("tensor count");

@@ -90,6 +90,7 @@ TEST(GgufCorrupt, HeaderProblems) {
     expect_error("GGML\x03\0\0\0", "bad magic");
     expect_error(header(0, 0, 1).b, "GGUF version 1 is not supported");
     expect_error(header(0, 0, 4).b, "unsupported GGUF version 4");
+    expect_error(header(0, 0, 0x03000000).b, "big-endian GGUF files are not supported");
     expect_error(header(0, 0).b.substr(0, 12), "truncated file: tensor count");
     expect_error(header(0, 0).b.substr(0, 20), "truncated file: metadata count");
     expect_error(header(0, 1'000'000'000'000ull).b, "metadata count 1000000000000 cannot fit");
