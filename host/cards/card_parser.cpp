@@ -270,6 +270,8 @@ ParsedCard parse_card_text(std::string_view toml_text, const std::string &origin
         throw CardError(origin, e.location().line(), "", std::string("TOML syntax error: ") + e.what());
     } catch (const toml::exception &e) {
         throw CardError(origin, e.location().line(), "", std::string("TOML error: ") + e.what());
+    } catch (const std::exception &e) { // a toml11 corner that throws something else: still a bad card
+        throw CardError(origin, 0, "", std::string("TOML error: ") + e.what());
     }
     return parse_card_document(root, origin, base_dir);
 }

@@ -86,6 +86,8 @@ void CardStore::load_dir(const fs::path &dir, bool custom) {
             cards_.emplace(parsed.card.model_id, std::move(parsed.card));
         } catch (const CardError &e) {
             errors_.push_back(std::string(e.what()) + "; card skipped");
+        } catch (const std::exception &e) { // never let one odd file stop the daemon
+            errors_.push_back(file.string() + ": " + e.what() + "; card skipped");
         }
     }
 }

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+#include <typeinfo>
+
 using namespace skulk::cards;
 using namespace skulk::cards::test;
 
@@ -165,4 +168,36 @@ TEST(CardParser, TagAndIdSyntax) {
     EXPECT_TRUE(is_valid_model_id("org/model:Q4_K_M-v1.2"));
     EXPECT_FALSE(is_valid_model_id(""));
     EXPECT_FALSE(is_valid_model_id("a b"));
+}
+
+// Whatever a card file holds, reading it gives a card or a CardError (a
+// seeded generator mutates the good card, so a failure reproduces).
+TEST(CardParser, MutatedFilesGiveACardOrACardError) {
+    const std::string good = read_text(data_dir() / "good.toml");
+    const std::string alphabet = "=[]\"'{},.#\n 0123456789-_abcxyzTF\\\xC3\xA9";
+    std::mt19937 rng(42);
+    int errors = 0;
+    for (int iter = 0; iter < 2000; ++iter) {
+        std::string text = good;
+        const int edits = 1 + int(rng() % 4);
+        for (int e = 0; e < edits && !text.empty(); ++e) {
+            const size_t pos = rng() % text.size();
+            switch (rng() % 3) {
+            case 0: text[pos] = alphabet[rng() % alphabet.size()]; break;
+            case 1: text.erase(pos, 1 + rng() % 10); break;
+            default: text.insert(pos, 1, alphabet[rng() % alphabet.size()]); break;
+            }
+        }
+        try {
+            const auto parsed = parse_card_text(text, "mutated", "/cards");
+            EXPECT_TRUE(is_valid_model_id(parsed.card.model_id));
+            EXPECT_FALSE(parsed.card.placement.compatible_backends.empty());
+        } catch (const CardError &e) {
+            ++errors;
+            EXPECT_EQ(std::string(e.what()).rfind("mutated", 0), 0u) << e.what();
+        } catch (const std::exception &e) {
+            ADD_FAILURE() << "escaped as " << typeid(e).name() << ": " << e.what() << "\n" << text;
+        }
+    }
+    EXPECT_GT(errors, 0);
 }
