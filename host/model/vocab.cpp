@@ -349,13 +349,61 @@ std::string Vocab::token_to_piece(int32_t id, bool special) const {
     return s;
 }
 
+namespace {
+// llama.cpp's clean_up_tokenization_spaces for BPE vocabularies that ask for
+// it: " ?" " !" " ." " ," lose the space, " ' " becomes "'", and " 's" " 'm"
+// " 're" " 've" lose the space.
+std::string clean_spaces(const std::string &in) {
+    std::string a;
+    for (size_t i = 0; i < in.size(); ++i) {
+        char x = in[i];
+        if (i > 0 && !a.empty() && a.back() == ' ' && in[i - 1] == ' ' && (x == '?' || x == '!' || x == '.' || x == ','))
+            a.pop_back();
+        a += x;
+    }
+    std::string b;
+    for (size_t i = 0; i < a.size(); ++i) {
+        char x = a[i];
+        if (i > 0 && x == '\'' && i + 1 < a.size() && a[i - 1] == ' ' && a[i + 1] == ' ') {
+            b.pop_back();
+            b += x;
+            ++i; // drop the space after
+            continue;
+        }
+        b += x;
+    }
+    std::string c;
+    for (size_t i = 0; i < b.size(); ++i) {
+        char x = b[i];
+        if (i > 0 && b[i - 1] == ' ' && x == '\'' && i + 1 < b.size()) {
+            char x1 = b[i + 1];
+            char x2 = i + 2 < b.size() ? b[i + 2] : '\0';
+            if (x1 == 's' || x1 == 'm' || (x1 == 'r' && x2 == 'e') || (x1 == 'v' && x2 == 'e')) c.pop_back();
+        }
+        c += x;
+    }
+    return c;
+}
+} // namespace
+
 std::string Vocab::detokenize(const std::vector<int32_t> &ids, bool remove_special) const {
+    // As llama_detokenize(remove_special, unparse_special = !remove_special):
+    // the SentencePiece leading space goes only when there was no BOS to drop.
     size_t b = 0, e = ids.size();
-    if (remove_special && add_bos_ && e > b && ids[b] == bos_) ++b;
+    bool remove_space = add_space_prefix_;
+    if (remove_special && add_bos_ && e > b && ids[b] == bos_) {
+        remove_space = false;
+        ++b;
+    }
     if (remove_special && add_eos_ && e > b && ids[e - 1] == eos_) --e;
     std::string out;
-    for (size_t i = b; i < e; ++i) append_piece(ids[i], out, !remove_special);
-    return out;
+    for (size_t i = b; i < e; ++i) {
+        size_t before = out.size();
+        append_piece(ids[i], out, !remove_special);
+        if (remove_space && out.size() > before && out[before] == ' ') out.erase(before, 1);
+        remove_space = false;
+    }
+    return clean_spaces_ ? clean_spaces(out) : out;
 }
 
 std::string StreamDecoder::push(int32_t token) {

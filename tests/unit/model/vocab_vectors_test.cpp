@@ -132,6 +132,9 @@ TEST(VocabConformance, PromptTokensOfEveryModelReference) {
             EXPECT_EQ(vocab->tokenize(text, p.at("add_bos").get<bool>(), false),
                       p.at("prompt_tokens").get<std::vector<int32_t>>())
                 << entry.path().filename() << " prompt " << p.at("index");
+            EXPECT_EQ(vocab->detokenize(p.at("prompt_tokens").get<std::vector<int32_t>>(), true),
+                      p.at("detokenized").get<std::string>())
+                << entry.path().filename() << " prompt " << p.at("index");
             // Greedy pieces: our piece bytes equal llama.cpp's pieces_hex.
             const auto &gen = p.at("generated");
             const auto &ids = gen.at("ids");
