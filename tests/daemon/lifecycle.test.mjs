@@ -171,3 +171,16 @@ test('an API port already in use fails the start with exit 1 and names the port'
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test('--no-api runs without an HTTP listener; runtime.json has no apiPort', async () => {
+  const d = await startDaemon({ args: [...noPlugins(), '--no-api'] });
+  try {
+    assert.equal(d.runtime.pid, d.pid);
+    assert.equal('apiPort' in d.runtime, false);
+    assert.match(d.stderr, /starting, node id/);
+    assert.doesNotMatch(d.stderr, /API listening/);
+  } finally {
+    const r = await d.stop();
+    assert.equal(r.code, 0);
+  }
+});
