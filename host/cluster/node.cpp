@@ -91,6 +91,7 @@ struct Node::Impl {
     std::map<std::string, std::shared_ptr<Pending>> inflight;
     std::deque<std::shared_ptr<Pending>> waiting;          // no master yet
     std::vector<Node::Listener> listeners;                 // set before start()
+    uint64_t received_events = 0;                          // for the drop test hook
 
     // Shared with other threads.
     mutable std::mutex mu;
@@ -485,7 +486,10 @@ struct Node::Impl {
             if (it == peers.end()) return;
             it->second.last_heard = now;
             for (auto &m : election->on_message(env->from, *em, now)) publish(topic::election, m);
-        } else if (auto *ev = std::get_if<state::Event>(&env->body)) on_event(env->from, *ev, now);
+        } else if (auto *ev = std::get_if<state::Event>(&env->body)) {
+            if (opt.test_drop_every_nth_event && ++received_events % opt.test_drop_every_nth_event == 0) return;
+            on_event(env->from, *ev, now);
+        }
     }
 
     void on_router(const zmq::message_t &identity, zmq::message_t &msg, Clock::time_point now) {
@@ -539,7 +543,10 @@ struct Node::Impl {
             install_snapshot(s->state);
         } else if (auto *g = std::get_if<GapReply>(&env->body)) {
             if (g->events.empty() && g->term != state.term) request_sync(now, true);
+            const int64_t before = state.last_event_applied_idx;
             for (const auto &e : g->events) on_event(election->master(), e, now);
+            if (state.last_event_applied_idx > before)
+                log->info("gap filled: applied events {}..{} from the master", before + 1, state.last_event_applied_idx);
         }
     }
 

@@ -45,6 +45,9 @@ std::string apply_env_overrides(NodeOptions &o) {
     n = -1;
     if (auto e = number("SKULK_EVENTLOG_MIN_FREE_BYTES", 0, (1ll << 62), n); !e.empty()) return e;
     if (n >= 0) o.eventlog_min_free_bytes = uint64_t(n);
+    n = -1;
+    if (auto e = number("SKULK_TEST_DROP_EVERY_NTH_EVENT", 0, 1000000, n); !e.empty()) return e;
+    if (n >= 0) o.test_drop_every_nth_event = uint32_t(n);
     const std::string b = env_str("SKULK_BEACONS");
     if (b == "0" || b == "false" || b == "off") o.beacons = false;
     else if (!b.empty() && b != "1" && b != "true" && b != "on") return "SKULK_BEACONS must be 0 or 1, got \"" + b + "\"";

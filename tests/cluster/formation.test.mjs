@@ -92,3 +92,27 @@ test('--force-master wins the election whatever the other keys are', async () =>
     await stopAll(ds);
   }
 });
+
+test('followers that lose published events recover them with gap requests', async () => {
+  // Every 3rd event a follower receives is dropped on arrival (test hook).
+  const ds = await startCluster({ n: 3, ns: uniqueNamespace('gaps'), env: { SKULK_TEST_DROP_EVERY_NTH_EVENT: '3' } });
+  try {
+    const master = await waitForAgreement(ds);
+    const m = ds.find((d) => d.nodeId === master);
+    const ids = [];
+    for (let i = 0; i < 12; ++i) {
+      const r = await m.post('/place_instance', { model_id: `gap-${i}` });
+      assert.equal(r.status, 200, r.text);
+      ids.push(r.json.instance_id);
+    }
+    await waitFor(async () => {
+      const ss = await Promise.all(ds.map(state));
+      return ss.every((s) => ids.every((id) => s.instances[id]) && s.lastEventAppliedIdx === ss[0].lastEventAppliedIdx);
+    }, { timeoutMs: 15000, what: 'every follower to hold all 12 instances at the master\'s index' });
+    const ss = await Promise.all(ds.map(state));
+    for (const s of ss) assert.deepEqual(Object.keys(s.instances).sort(), Object.keys(ss[0].instances).sort());
+    for (const d of ds.filter((x) => x !== m)) assert.match(d.stderr, /gap filled: applied events/, 'the follower used gap requests');
+  } finally {
+    await stopAll(ds);
+  }
+});
