@@ -58,6 +58,7 @@ struct SupervisorOptions {
     // to "shutdown\n" on its stdin.
     std::function<void()> request_graceful_stop;
     // Called (on the monitor thread) on every phase change, with a detail.
+    // It must not call stop() (that joins the monitor thread itself).
     std::function<void(RunnerPhase, const std::string &)> on_phase;
 };
 
