@@ -34,6 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         auto ids = v->tokenize("Hello world <s> 日本 \xF0\x9F\x99\x82", true, true);
         std::string out;
         for (int32_t id : ids) v->append_piece(id, out);
+        (void)v->detokenize(ids, true);
     } catch (const GgufError &) {
     } catch (const TokenizeError &) {
     }
