@@ -48,9 +48,10 @@ double kl_div(const std::vector<float> &ref, const std::vector<float> &ours) {
 
 } // namespace
 
-FileMeasure measure(engine::ComputeSession &s, const Reference &ref) {
+FileMeasure measure(engine::ComputeSession &s, const Reference &ref, int n_steps, int max_prompt_tokens) {
     FileMeasure fm;
     fm.stem = ref.stem;
+    fm.n_steps = n_steps;
     const int V = s.n_vocab();
     std::vector<float> logits(V);
     std::vector<int32_t> tok(s.n_batch_max()), pos(s.n_batch_max());
@@ -64,6 +65,7 @@ FileMeasure measure(engine::ComputeSession &s, const Reference &ref) {
     b.want_output = want.data();
 
     for (const RefPrompt &p : ref.prompts) {
+        if (static_cast<int>(p.prompt_tokens.size()) > max_prompt_tokens) continue;
         PromptMeasure m;
         m.index = p.index;
         s.seq_drop(0, 0, -1);
@@ -78,7 +80,8 @@ FileMeasure measure(engine::ComputeSession &s, const Reference &ref) {
         b.n_tokens = static_cast<uint32_t>(n);
         s.forward(b, logits.data(), logits.size());
         bool still_equal = true;
-        for (int k = 0; k < static_cast<int>(p.generated.size()); ++k) {
+        const int steps = std::min(n_steps, static_cast<int>(p.generated.size()));
+        for (int k = 0; k < steps; ++k) {
             const int32_t ours = engine::argmax(logits);
             const int32_t theirs = p.generated[k];
             if (ours == theirs) {
@@ -118,7 +121,7 @@ FileMeasure measure(engine::ComputeSession &s, const Reference &ref) {
                 }
                 m.min_top20_overlap = std::min(m.min_top20_overlap, overlap);
             }
-            if (k + 1 == static_cast<int>(p.generated.size())) break;
+            if (k + 1 == steps) break;
             tok[0] = theirs;
             pos[0] = n + k;
             want[0] = 1;
@@ -168,7 +171,7 @@ int FileMeasure::worst_top20_overlap() const {
 }
 int FileMeasure::greedy_all_equal() const {
     int n = 0;
-    for (const auto &p : prompts) n += p.greedy_equal == 32;
+    for (const auto &p : prompts) n += p.greedy_equal == n_steps;
     return n;
 }
 std::string FileMeasure::summary() const {
@@ -176,7 +179,7 @@ std::string FileMeasure::summary() const {
     o << stem << ": max|diff| " << worst_max_diff() << " (" << worst_sigma_ratio() << " sigma), min cosine "
       << worst_cosine() << ", max KL " << worst_kl() << ", top-1 at step 0 " << prompts_top1_step0() << "/" << prompts.size()
       << ", top-1 over logged steps " << 100.0 * top1_position_rate() << "%, min top-20 overlap " << worst_top20_overlap()
-      << ", greedy 32/32 on " << greedy_all_equal() << "/" << prompts.size() << " prompts (lengths";
+      << ", greedy " << n_steps << "/" << n_steps << " on " << greedy_all_equal() << "/" << prompts.size() << " prompts (lengths";
     for (const auto &p : prompts) o << " " << p.greedy_equal;
     o << ")";
     return o.str();

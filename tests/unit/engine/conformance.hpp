@@ -27,6 +27,7 @@ struct PromptMeasure {
 
 struct FileMeasure {
     std::string stem;
+    int n_steps = 32;
     std::vector<PromptMeasure> prompts;
     double worst_max_diff() const;
     double worst_sigma_ratio() const;
@@ -41,6 +42,8 @@ struct FileMeasure {
 
 // Teacher-forced: the prompt in one batch, then the reference's own greedy
 // tokens one by one, so all 32 steps see the reference's inputs.
-FileMeasure measure(engine::ComputeSession &s, const Reference &ref);
+// n_steps: how many of the 32 reference steps to run (the quantized rule
+// only looks at the 8 logged ones); max_prompt_tokens: skip longer prompts.
+FileMeasure measure(engine::ComputeSession &s, const Reference &ref, int n_steps = 32, int max_prompt_tokens = 1 << 30);
 
 } // namespace skulk::test
