@@ -10,6 +10,8 @@
 // the figure is the best of several such sweeps (the machine is shared).
 // Prefill: G-MAC/s (rows*cols*tokens / s), weights reused from cache.
 // --blas adds OpenBLAS sgemm on the dequantized f32 matrix for comparison.
+// --decode-1t times decode with one thread only (a multi-thread decode pays
+// one team sync per matrix, which an oversubscribed machine makes meaningless).
 // --hot reuses one copy for decode (cache-resident: the kernel's compute
 // speed rather than the memory's).
 // SKULK_CPU_ISA=scalar|avx2|avx512 selects a lower kernel level.
@@ -113,6 +115,7 @@ struct Options {
     int prefill = 512;
     bool blas = false;
     bool hot = false;
+    bool decode_n = true; // also time decode with `threads` threads
 };
 
 Options parse(int argc, char **argv) {
@@ -129,6 +132,7 @@ Options parse(int argc, char **argv) {
         else if (a == "--no-prefill") o.prefill = 0;
         else if (a == "--blas") o.blas = true;
         else if (a == "--hot") o.hot = true;
+        else if (a == "--decode-1t") o.decode_n = false;
         else if (a == "--types") {
             o.types.clear();
             std::string s = next();
@@ -140,7 +144,7 @@ Options parse(int argc, char **argv) {
             }
         } else {
             std::fprintf(stderr, "usage: bench_matmul [--model smollm2|qwen|tinyllama|all] [--types Q8_0,...] "
-                                 "[--threads N] [--prefill TOKENS] [--no-prefill] [--blas] [--hot]\n");
+                                 "[--threads N] [--prefill TOKENS] [--no-prefill] [--blas] [--hot] [--decode-1t]\n");
             std::exit(2);
         }
     }
@@ -205,7 +209,7 @@ int main(int argc, char **argv) {
                 // Teams exist only while measured: idle spinning workers would
                 // steal a core from the other measurements.
                 const double d1 = [&] { ThreadTeam t(1); return decode(t); }();
-                const double dn = opt.threads > 1 ? [&] { ThreadTeam t(opt.threads); return decode(t); }() : d1;
+                const double dn = opt.threads > 1 && opt.decode_n ? [&] { ThreadTeam t(opt.threads); return decode(t); }() : d1;
                 double gmac = 0, blas = 0;
                 const double macs = static_cast<double>(s.rows) * static_cast<double>(s.cols) * opt.prefill;
                 if (opt.prefill > 0) {
@@ -236,9 +240,11 @@ int main(int argc, char **argv) {
                         0.5);
                     blas = macs / sec / 1e9;
                 }
-                std::printf("| %s | %s | %lld x %lld | %s | %.1f | %.0f%% | %.1f | %.0f%% | ", m.name, s.name,
+                std::printf("| %s | %s | %lld x %lld | %s | %.1f | %.0f%% | ", m.name, s.name,
                             static_cast<long long>(s.rows), static_cast<long long>(s.cols), tname.c_str(), d1,
-                            100 * d1 / bw1, dn, 100 * dn / bw2);
+                            100 * d1 / bw1);
+                if (opt.threads > 1 && opt.decode_n) std::printf("%.1f | %.0f%% | ", dn, 100 * dn / bw2);
+                else std::printf("- | - | ");
                 if (opt.prefill > 0) std::printf("%.0f |", gmac); else std::printf("- |");
                 if (opt.blas) std::printf(" %.0f |", blas);
                 std::printf("\n");
