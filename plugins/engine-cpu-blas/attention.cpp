@@ -14,6 +14,32 @@ int64_t attention_scratch_floats(const AttentionShape &s, int n_ctx) {
 }
 
 namespace {
+
+// The two inner loops of attention, built for AVX-512, AVX2 and baseline
+// x86-64 (picked at load time): the plugin is compiled for baseline x86-64.
+// The dot product keeps 16 partial sums so the compiler can vectorize it
+// without reassociating a single sum.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SKULK_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define SKULK_CLONES
+#endif
+
+SKULK_CLONES float dot(const float *a, const float *b, int n) {
+    float acc[16] = {};
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; ++j) acc[j] += a[i + j] * b[i + j];
+    float s = 0.0f;
+    for (int j = 0; j < 16; ++j) s += acc[j];
+    for (; i < n; ++i) s += a[i] * b[i];
+    return s;
+}
+
+SKULK_CLONES void axpy(float *y, float a, const float *x, int n) {
+    for (int i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
 // One head slice of a cache row as f32 (a pointer into the cache for F32).
 const float *head_f32(KvType type, const void *row, int64_t offset, int64_t n, float *tmp) {
     switch (type) {
@@ -45,9 +71,7 @@ void attend(const KvCache &kv, int layer, const AttentionShape &s, uint32_t seq,
         const float *k = head_f32(kv.type(), kv.k_row(layer, seq, j), static_cast<int64_t>(kv_head) * dk, dk, ktmp);
         for (int r = 0; r < n_rep; ++r) {
             const float *qh = q + static_cast<int64_t>(h0 + r) * dk;
-            float dot = 0.0f;
-            for (int d = 0; d < dk; ++d) dot += qh[d] * k[d];
-            scores[r * n_keys + j] = dot * s.scale;
+            scores[r * n_keys + j] = dot(qh, k, dk) * s.scale;
         }
     }
     // Softmax per query head (sum in double, as the reference does).
@@ -72,8 +96,7 @@ void attend(const KvCache &kv, int layer, const AttentionShape &s, uint32_t seq,
         for (int r = 0; r < n_rep; ++r) {
             const float p = scores[r * n_keys + j];
             if (p == 0.0f) continue;
-            float *o = out + static_cast<int64_t>(h0 + r) * dv;
-            for (int d = 0; d < dv; ++d) o[d] += p * v[d];
+            axpy(out + static_cast<int64_t>(h0 + r) * dv, p, v, dv);
         }
     }
 }
