@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cstddef>
 #include <memory>
 #include <string>
 
@@ -43,10 +45,12 @@ skulk_str backend_tags() { return skulk::to_str(kBackendTags); }
 
 EngineOptions parse_options(const skulk_compute_options *o, const skulk_model_params *m) {
     EngineOptions e;
-    if (!o) return e;
+    const uint32_t ctx_default = m->n_ctx_train ? std::min<uint32_t>(m->n_ctx_train, 4096) : 2048;
+    e.n_ctx = static_cast<int>(ctx_default);
+    if (!o) return e; // all defaults
     if (o->size < offsetof(skulk_compute_options, extra_json)) throw status_error(SKULK_E_INVALID, "options: struct size too small");
     e.n_threads = o->n_threads;
-    e.n_ctx = static_cast<int>(o->n_ctx ? o->n_ctx : (m->n_ctx_train ? m->n_ctx_train : 2048));
+    e.n_ctx = static_cast<int>(o->n_ctx ? o->n_ctx : ctx_default);
     e.n_seq_max = static_cast<int>(o->n_seq_max ? o->n_seq_max : 1);
     e.n_batch_max = static_cast<int>(o->n_batch_max ? o->n_batch_max : 512);
     switch (o->kv_type) {
@@ -57,6 +61,7 @@ EngineOptions parse_options(const skulk_compute_options *o, const skulk_model_pa
     }
     if (e.n_ctx <= 0 || e.n_ctx > (1 << 24)) throw status_error(SKULK_E_INVALID, "options: n_ctx out of range");
     if (e.n_batch_max <= 0 || e.n_seq_max <= 0) throw status_error(SKULK_E_INVALID, "options: n_batch_max and n_seq_max must be positive");
+    if (o->size < sizeof(skulk_compute_options)) return e;
     // extra_json: {"n_threads": N} may override; unknown keys are refused so a
     // typo does not silently do nothing.
     const std::string_view extra = skulk::view(o->extra_json);

@@ -21,7 +21,7 @@ class TensorIndex {
 public:
     TensorIndex(std::span<const skulk_tensor> ts, uint64_t &bytes) : bytes_(bytes) {
         for (const auto &t : ts) {
-            if (t.size < sizeof(skulk_tensor) - sizeof(uint64_t)) invalid("tensor descriptor too small");
+            if (t.size < sizeof(skulk_tensor)) invalid("tensor descriptor too small (size " + std::to_string(t.size) + ")");
             by_name_[std::string(view(t.name))] = &t;
         }
     }

@@ -260,3 +260,40 @@ TEST(EngineGenerate, GreedyLoopReproducesTheReferenceContinuation) {
 
 } // namespace
 } // namespace skulk::test
+
+namespace skulk::test {
+namespace {
+
+// No options at all: the engine picks its defaults (the model's context, one
+// sequence, 512-token batches, F16 cache) and runs.
+TEST(EngineOptions, NullOptionsUseDefaults) {
+    const auto file = model::GgufFile::open(stories());
+    const auto params = model::read_hparams(*file);
+    const std::vector<skulk_tensor> ts = engine::lend_tensors(*file, 0, 4, SKULK_RANGE_EMBED | SKULK_RANGE_HEAD);
+    const skulk_model_params abi = model::to_abi(params);
+    const ComputePlugin p = cpu_blas_plugin();
+    void *inst = nullptr;
+    string_sink err;
+    ASSERT_EQ(p.vtable->create(&abi, 0, 4, 3, ts.data(), ts.size(), nullptr, &inst, err.get()), SKULK_OK) << err.text;
+    int32_t tok = 1, pos = 511; // the last position of the model's 512-token context
+    uint32_t seq = 0;
+    skulk_batch b{};
+    b.size = sizeof b;
+    b.n_tokens = 1;
+    b.token = &tok;
+    b.pos = &pos;
+    b.seq_id = &seq;
+    std::vector<float> out(512);
+    EXPECT_EQ(p.vtable->forward(inst, &b, out.data(), out.size()), SKULK_OK);
+    pos = 512;
+    EXPECT_EQ(p.vtable->forward(inst, &b, out.data(), out.size()), SKULK_E_INVALID);
+    string_sink mem;
+    EXPECT_EQ(p.vtable->memory(inst, mem.get()), SKULK_OK);
+    // F16 cache: 2 bytes per value
+    const uint64_t kv = uint64_t{params.n_layer} * 512 * 2 * params.n_head_kv * params.head_dim_k * 2 + 512;
+    EXPECT_EQ(nlohmann::json::parse(mem.text).at("kv_bytes").get<uint64_t>(), kv);
+    p.vtable->destroy(inst);
+}
+
+} // namespace
+} // namespace skulk::test
