@@ -34,6 +34,8 @@ void spin_then_wait(std::atomic<T> &a, Pred done) {
 ThreadPool::ThreadPool(unsigned n_threads) {
     if (n_threads == 0) n_threads = std::max(1u, std::thread::hardware_concurrency());
     n_ = static_cast<int>(n_threads);
+    claimed_ = std::make_unique<std::atomic<uint8_t>[]>(n_);
+    for (int i = 0; i < n_; ++i) claimed_[i].store(1, std::memory_order_relaxed); // nothing to claim yet
     threads_.reserve(n_ - 1);
     for (int i = 1; i < n_; ++i) threads_.emplace_back([this, i] { worker(i); });
 }
@@ -52,11 +54,21 @@ void ThreadPool::dispatch(job_fn fn, void *ctx) {
     }
     job_ = fn;
     job_ctx_ = ctx;
-    pending_.store(n_ - 1, std::memory_order_relaxed);
+    finished_.store(0, std::memory_order_relaxed);
+    // Release: a worker that claims a share (even one that woke for the
+    // previous job) sees this job's function and the reset counter.
+    for (int i = 1; i < n_; ++i) claimed_[i].store(0, std::memory_order_release);
     generation_.fetch_add(1, std::memory_order_acq_rel);
     generation_.notify_all();
     fn(ctx, 0, n_);
-    spin_then_wait(pending_, [](int v) { return v == 0; });
+    for (int i = 1; i < n_; ++i) {
+        if (claimed_[i].exchange(1, std::memory_order_acq_rel) == 0) {
+            fn(ctx, i, n_);
+            finished_.fetch_add(1, std::memory_order_acq_rel);
+        }
+    }
+    const int all = n_ - 1;
+    spin_then_wait(finished_, [all](int v) { return v == all; });
 }
 
 void ThreadPool::worker(int index) {
@@ -65,8 +77,9 @@ void ThreadPool::worker(int index) {
         spin_then_wait(generation_, [seen](uint64_t g) { return g != seen; });
         seen = generation_.load(std::memory_order_acquire);
         if (stop_.load(std::memory_order_acquire)) return;
+        if (claimed_[index].exchange(1, std::memory_order_acq_rel) != 0) continue; // the caller took it
         job_(job_ctx_, index, n_);
-        if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
+        if (finished_.fetch_add(1, std::memory_order_acq_rel) + 1 == n_ - 1) finished_.notify_one();
     }
 }
 

@@ -1,14 +1,19 @@
 // A pool of persistent worker threads for one engine instance.
 //
-// run(fn) calls fn(thread_index, n_threads) on every thread (the caller is
-// thread 0) and returns when all have finished: one run() is one barrier.
+// run(fn) calls fn(share, n_shares) once for every share 0..n-1 of a static
+// split and returns when all have finished: one run() is one barrier.
+// Share i belongs to worker i, but whoever claims it first runs it: the
+// caller does share 0, then takes over the shares of workers that have not
+// woken up yet. So a worker descheduled on a busy machine delays nothing,
+// while on an idle machine every thread runs its own share.
 // Workers spin briefly on a generation counter before sleeping on it, so a
-// forward pass that issues run() back to back never pays a futex wake-up,
+// forward pass that issues run() back to back rarely pays a futex wake-up,
 // while an idle engine does not burn a core.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -50,8 +55,9 @@ private:
     void *job_ctx_ = nullptr;
     // Each on its own cache line: workers poll generation_, the caller polls pending_.
     alignas(64) std::atomic<uint64_t> generation_{0};
-    alignas(64) std::atomic<int> pending_{0};
+    alignas(64) std::atomic<int> finished_{0}; // shares 1..n-1 done
     alignas(64) std::atomic<bool> stop_{false};
+    std::unique_ptr<std::atomic<uint8_t>[]> claimed_; // per share: taken by someone
     std::vector<std::thread> threads_;
 };
 

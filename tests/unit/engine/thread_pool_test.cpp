@@ -1,0 +1,62 @@
+// The engine's thread pool: every share of every run() runs exactly once and
+// is complete when run() returns, also when workers are slow to wake (the
+// caller then takes their shares over) and across many back-to-back runs.
+#include "thread-pool.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using skulk::cpu::Range;
+using skulk::cpu::split_range;
+using skulk::cpu::ThreadPool;
+
+TEST(ThreadPool, EveryShareRunsOnceBeforeRunReturns) {
+    for (unsigned n : {1u, 2u, 3u, 5u}) {
+        ThreadPool pool(n);
+        std::vector<std::atomic<int>> hits(n);
+        for (int round = 0; round < 2000; ++round) {
+            for (auto &h : hits) h.store(0);
+            pool.run([&](int i, int nth) {
+                ASSERT_EQ(nth, static_cast<int>(n));
+                if (round % 97 == 0 && i == nth - 1) std::this_thread::sleep_for(std::chrono::microseconds(200));
+                hits[i].fetch_add(1);
+            });
+            for (unsigned i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << "share " << i << " round " << round;
+        }
+    }
+}
+
+TEST(ThreadPool, SmallJobsRunInlineOnTheCaller) {
+    ThreadPool pool(2);
+    const auto caller = std::this_thread::get_id();
+    int calls = 0;
+    pool.run([&](int i, int nth) {
+        EXPECT_EQ(nth, 1);
+        EXPECT_EQ(std::this_thread::get_id(), caller);
+        ++calls;
+    }, 10);
+    EXPECT_EQ(calls, 1);
+}
+
+TEST(ThreadPool, SplitRangeCoversInAlignedPieces) {
+    for (int64_t total : {0, 1, 15, 16, 17, 1000, 50257})
+        for (int n : {1, 2, 3, 7})
+            for (int64_t align : {1, 4, 16}) {
+                int64_t next = 0;
+                for (int i = 0; i < n; ++i) {
+                    const Range r = split_range(total, i, n, align);
+                    EXPECT_EQ(r.begin, next);
+                    EXPECT_LE(r.begin, r.end);
+                    if (r.end != total) EXPECT_EQ(r.end % align, 0);
+                    next = r.end;
+                }
+                EXPECT_EQ(next, total);
+            }
+}
+
+} // namespace
