@@ -157,7 +157,7 @@ TEST_P(KernelsIsa, MatchesScalarReference) {
             ASSERT_EQ(cpu::type(*w), type);
             const bool repacked = isa != Isa::scalar && type != q::kF32 && type != q::kF16 && type != q::kBF16;
             ASSERT_EQ(cpu::row_align(*w), repacked ? 16u : 1u) << name_of(type);
-            for (int n_tokens : {1, 3, 17, 64}) {
+            for (int n_tokens : {1, 3, 17, 64, 130}) { // 130: crosses the 64-token chunks
                 auto x = make_input(n_tokens, cols, 1234 + static_cast<uint32_t>(n_tokens));
                 Buffer qx(cpu::quantized_activation_bytes(type, cols, n_tokens));
                 cpu::quantize_activations(type, x.data(), cols, n_tokens, qx.p);
