@@ -128,7 +128,7 @@ ParseResult parse_daemon_args(int argc, char **argv) {
     std::filesystem::path yaml = o.config_file.value_or(o.data_dir / "skulk.yaml");
     std::error_code ec;
     if (o.config_file || std::filesystem::exists(yaml, ec)) {
-        if (auto err = apply_yaml_config(yaml, o, given); !err.empty()) return bad(err);
+        if (auto err = apply_yaml_config(yaml, o, given, local_host_name()); !err.empty()) return bad(err);
         o.config_file = yaml;
     }
     return r;

@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <sstream>
+#include <unistd.h>
 
 namespace skulk::config {
 namespace {
@@ -49,7 +50,14 @@ std::vector<std::string> list_value(const YAML::Node &n) {
 
 } // namespace
 
-std::string apply_yaml_config(const std::filesystem::path &file, Options &o, const std::set<std::string> &explicit_keys) {
+std::string local_host_name() {
+    char buf[256] = {0};
+    if (::gethostname(buf, sizeof buf - 1) != 0) return "";
+    return buf;
+}
+
+std::string apply_yaml_config(const std::filesystem::path &file, Options &o, const std::set<std::string> &explicit_keys,
+                              const std::string &host_name) {
     YAML::Node root;
     try {
         root = YAML::LoadFile(file.string());
@@ -72,31 +80,56 @@ std::string apply_yaml_config(const std::filesystem::path &file, Options &o, con
         {"api.bind", [&](const YAML::Node &n) { o.api_bind = scalar(n); }},
         {"api.enabled", [&](const YAML::Node &n) { o.no_api = !bool_value(n); }},
     };
-    for (const auto &section : root) {
-        const std::string sname = section.first.as<std::string>();
-        if (sname != "cluster" && sname != "api")
-            return file.string() + ": unknown key \"" + sname + "\" (known: cluster, api)";
-        if (section.second.IsNull()) continue;
-        if (!section.second.IsMap()) return file.string() + ": " + sname + ": must be a mapping";
-        for (const auto &kv : section.second) {
-            const std::string key = sname + "." + kv.first.as<std::string>();
-            auto it = setters.find(key);
-            if (it == setters.end()) {
-                std::string known;
-                for (const auto &[k, _] : setters)
-                    if (k.rfind(sname + ".", 0) == 0) known += (known.empty() ? "" : ", ") + k;
-                return file.string() + ": unknown key \"" + key + "\" (known: " + known + ")";
+    // One level of sections (cluster:, api:); `prefix` names where we are
+    // ("" at the top, "nodes.<host>." inside a per-node override).
+    auto apply_sections = [&](const YAML::Node &map, const std::string &prefix) -> std::string {
+        for (const auto &section : map) {
+            const std::string sname = section.first.as<std::string>();
+            if (sname == "nodes" && prefix.empty()) continue; // per-node overrides, applied after
+            if (sname != "cluster" && sname != "api")
+                return file.string() + ": unknown key \"" + prefix + sname + "\" (known: cluster, api" +
+                       (prefix.empty() ? ", nodes" : "") + ")";
+            if (section.second.IsNull()) continue;
+            if (!section.second.IsMap()) return file.string() + ": " + prefix + sname + ": must be a mapping";
+            for (const auto &kv : section.second) {
+                const std::string key = sname + "." + kv.first.as<std::string>();
+                auto it = setters.find(key);
+                if (it == setters.end()) {
+                    std::string known;
+                    for (const auto &[k, _] : setters)
+                        if (k.rfind(sname + ".", 0) == 0) known += (known.empty() ? "" : ", ") + k;
+                    return file.string() + ": unknown key \"" + prefix + key + "\" (known: " + known + ")";
+                }
+                // The setters write to `o`: swap a copy in so a value is
+                // validated even when a flag or variable wins over it.
+                Options scratch = o;
+                try {
+                    std::swap(scratch, o);
+                    it->second(kv.second);
+                    std::swap(scratch, o);
+                } catch (const BadValue &b) {
+                    std::swap(scratch, o);
+                    return file.string() + ": " + prefix + key + ": " + b.why;
+                }
+                if (!explicit_keys.count(key)) o = std::move(scratch);
             }
-            Options scratch = o; // validate even keys a flag overrides
-            try {
-                std::swap(scratch, o);
-                it->second(kv.second);
-                std::swap(scratch, o);
-            } catch (const BadValue &b) {
-                std::swap(scratch, o);
-                return file.string() + ": " + key + ": " + b.why;
-            }
-            if (!explicit_keys.count(key)) o = std::move(scratch);
+        }
+        return "";
+    };
+    if (auto err = apply_sections(root, ""); !err.empty()) return err;
+
+    // nodes: {<hostname>: {cluster: ..., api: ...}}: this host's overrides
+    // win over the shared sections (flags and environment still win).
+    if (const YAML::Node nodes = root["nodes"]; nodes && !nodes.IsNull()) {
+        if (!nodes.IsMap()) return file.string() + ": nodes: must be a mapping of host name to overrides";
+        for (const auto &host : nodes) {
+            const std::string name = host.first.as<std::string>();
+            if (host.second.IsNull()) continue;
+            if (!host.second.IsMap()) return file.string() + ": nodes." + name + ": must be a mapping (cluster:, api:)";
+            // Every host's overrides are validated; only ours are kept.
+            Options keep = o;
+            if (auto err = apply_sections(host.second, "nodes." + name + "."); !err.empty()) return err;
+            if (name != host_name) o = std::move(keep);
         }
     }
     return "";

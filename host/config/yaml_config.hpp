@@ -12,6 +12,9 @@
 //     port: 52415               # --api-port
 //     bind: 0.0.0.0
 //     enabled: true             # false = --no-api
+//   nodes:                      # per-node overrides, keyed by host name
+//     gpu-box:
+//       api: {port: 8080}
 #pragma once
 
 #include "config/options.hpp"
@@ -23,7 +26,10 @@
 namespace skulk::config {
 
 // Returns "" on success, else an error naming the file, the key and why.
+// host_name picks the `nodes:` entry whose overrides apply to this node.
 std::string apply_yaml_config(const std::filesystem::path &file, Options &options,
-                              const std::set<std::string> &explicit_keys);
+                              const std::set<std::string> &explicit_keys, const std::string &host_name);
+
+std::string local_host_name(); // gethostname()
 
 } // namespace skulk::config

@@ -1,5 +1,6 @@
 // skulk.yaml: precedence (flags > environment > file) and clear errors.
 #include "config/options.hpp"
+#include "config/yaml_config.hpp"
 
 #include <gtest/gtest.h>
 
@@ -108,4 +109,39 @@ TEST(SkulkYaml, BadKeyOrValueNamesFileKeyAndReason) {
     r = parse({"--config", (dir.path / "missing.yaml").string()});
     EXPECT_EQ(r.outcome, ParseOutcome::exit_error);
     EXPECT_NE(r.message.find("missing.yaml"), std::string::npos) << r.message;
+}
+
+TEST(SkulkYaml, PerNodeOverridesApplyToThisHostOnly) {
+    TempDir dir;
+    const auto file = dir.write("n.yaml", R"(cluster:
+  namespace: lab
+  port: 40000
+nodes:
+  gpu-box:
+    cluster: {port: 41000}
+    api: {port: 8080}
+  laptop:
+    api: {enabled: false}
+)");
+    skulk::config::Options gpu, laptop, other, flagged;
+    EXPECT_EQ(skulk::config::apply_yaml_config(file, gpu, {}, "gpu-box"), "");
+    EXPECT_EQ(gpu.cluster_namespace, "lab");
+    EXPECT_EQ(gpu.cluster_port, 41000);
+    EXPECT_EQ(gpu.api_port, 8080);
+    EXPECT_FALSE(gpu.no_api);
+    EXPECT_EQ(skulk::config::apply_yaml_config(file, laptop, {}, "laptop"), "");
+    EXPECT_EQ(laptop.cluster_port, 40000);
+    EXPECT_TRUE(laptop.no_api);
+    EXPECT_EQ(skulk::config::apply_yaml_config(file, other, {}, "elsewhere"), "");
+    EXPECT_EQ(other.cluster_port, 40000);
+    EXPECT_EQ(other.api_port, 52415);
+    flagged.cluster_port = 1234;
+    EXPECT_EQ(skulk::config::apply_yaml_config(file, flagged, {"cluster.port"}, "gpu-box"), "");
+    EXPECT_EQ(flagged.cluster_port, 1234) << "a flag wins over a per-node override";
+
+    // A bad override of another host is still an error, naming the host.
+    const auto bad = dir.write("nb.yaml", "nodes:\n  laptop:\n    api: {port: huge}\n");
+    skulk::config::Options o;
+    const auto err = skulk::config::apply_yaml_config(bad, o, {}, "gpu-box");
+    EXPECT_NE(err.find("nodes.laptop.api.port"), std::string::npos) << err;
 }
