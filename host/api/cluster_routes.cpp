@@ -142,6 +142,28 @@ void register_cluster_routes(HttpServer &server, cluster::Node &node) {
                                .dump());
     });
 
+    server.route("GET", "/instance/{id}", [&node](const HttpRequest &req, HttpResponse &res) {
+        const auto v = node.view();
+        auto it = v.state.instances.find(req.params.at(0));
+        if (it == v.state.instances.end())
+            return res.send_error(404, "No instance " + req.params.at(0), "invalid_request_error", "instance_not_found");
+        json j = to_api(it->second);
+        json runners = json::object();
+        for (const auto &[id, r] : v.state.runners)
+            if (r.instance_id == it->first) runners[id] = to_api(r);
+        j["runners"] = std::move(runners);
+        res.send_json(200, j.dump());
+    });
+
+    server.route("DELETE", "/instance/{id}", [&node](const HttpRequest &req, HttpResponse &res) {
+        const std::string id = req.params.at(0);
+        if (!node.view().state.instances.count(id))
+            return res.send_error(404, "No instance " + id, "invalid_request_error", "instance_not_found");
+        const auto r = node.submit(DeleteInstance{id}, std::chrono::seconds(15));
+        if (!r.ok) return res.send_error(503, r.error, "service_unavailable");
+        res.send_json(200, json{{"message", "Command received."}, {"command_id", r.command_id}, {"instance_id", id}}.dump());
+    });
+
     // Minimal placement for the cluster tests: {model_id, sharding?, node_ids?}.
     // The serving code replaces the validation with real memory placement.
     server.route("POST", "/place_instance", [&node](const HttpRequest &req, HttpResponse &res) {

@@ -2,6 +2,7 @@
 
 #include "api/cluster_routes.hpp"
 #include "api/http_server.hpp"
+#include "api/inference_routes.hpp"
 #include "api/model_routes.hpp"
 #include "cards/card_store.hpp"
 #include "cluster/node.hpp"
@@ -9,6 +10,7 @@
 #include "common/version.hpp"
 #include "log/logging.hpp"
 #include "plugin/registry.hpp"
+#include "worker/worker.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -49,6 +51,8 @@ struct Daemon::Impl {
     std::unique_ptr<plugin::Registry> plugins;
     std::unique_ptr<cluster::Node> cluster; // declared before http: outlives the handlers
     std::unique_ptr<cards::CardStore> cards; // before http too
+    std::unique_ptr<worker::Worker> worker;  // runners of the instances placed here; before http
+    std::shared_ptr<api::InferenceRoutes> inference; // owns what the inference handlers use
     std::unique_ptr<api::HttpServer> http;
 
     void register_routes(api::HttpServer &server) {
@@ -60,6 +64,7 @@ struct Daemon::Impl {
         });
         if (cluster) api::register_cluster_routes(server, *cluster);
         if (cards) api::register_model_routes(server, *cards);
+        if (cluster && worker) inference = api::register_inference_routes(server, *plugins, *cluster, *worker);
     }
 };
 
@@ -108,12 +113,20 @@ int Daemon::run() {
             return 1;
         }
         d.cluster = std::make_unique<cluster::Node>(co);
+        worker::WorkerOptions wo;
+        wo.node_id = d.node_id;
+        wo.data_dir = d.options.data_dir;
+        wo.plugin_dirs = d.plugins->dirs();
+        d.worker = std::make_unique<worker::Worker>(wo, *d.cluster, *d.cards, *d.plugins);
+        d.worker->attach(); // the listener goes in before the node starts
         try {
             d.cluster->start();
         } catch (const std::exception &e) {
             d.log->error("cluster: {}", e.what());
             return 1;
         }
+        d.worker->start();
+        if (!d.options.place_models.empty()) d.worker->place_at_startup(d.options.place_models);
     }
 
     if (!d.options.no_api) {
@@ -142,6 +155,7 @@ int Daemon::run() {
     sigwait(&stop_signals, &sig);
     d.log->info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     if (d.http) d.http->stop();
+    d.worker->stop(); // runs every runner's stop chain
     d.cluster->stop();
     std::filesystem::remove(runtime_path, ec);
     d.log->info("stopped");

@@ -170,7 +170,9 @@ void RunnerSupervisor::drain_status(ChildProcess &child) {
                 continue;
             }
             const auto sp = line.find(' ');
-            recorder_.record(line.substr(0, sp), "reported", sp == std::string::npos ? "" : line.substr(sp + 1));
+            const std::string phase = line.substr(0, sp), detail = sp == std::string::npos ? "" : line.substr(sp + 1);
+            recorder_.record(phase, "reported", detail);
+            if (options_.on_report) options_.on_report(phase, detail);
         }
         // A runner that never ends a line must not grow the buffer forever.
         if (status_buffer_.size() > 64 * 1024) status_buffer_.clear();

@@ -60,6 +60,9 @@ struct SupervisorOptions {
     // Called (on the monitor thread) on every phase change, with a detail.
     // It must not call stop() (that joins the monitor thread itself).
     std::function<void(RunnerPhase, const std::string &)> on_phase;
+    // Called (on the monitor thread) for every fd-3 line other than "ready":
+    // the runner's own phase ("loading", "warming_up", "failed") and detail.
+    std::function<void(const std::string &phase, const std::string &detail)> on_report;
 };
 
 // How stop() ended the child.

@@ -1,0 +1,91 @@
+#include "api/metrics.hpp"
+
+#include <fmt/format.h>
+
+namespace skulk::api {
+namespace {
+
+// Label values are route paths and phase names; escape what the format asks.
+std::string label(std::string_view v) {
+    std::string out;
+    for (char c : v) {
+        if (c == '\\' || c == '"') out += '\\';
+        if (c == '\n') { out += "\\n"; continue; }
+        out += c;
+    }
+    return out;
+}
+
+} // namespace
+
+Histogram::Histogram(std::vector<double> bounds)
+    : bounds_(std::move(bounds)), buckets_(new std::atomic<uint64_t>[bounds_.size() + 1]) {
+    for (size_t i = 0; i <= bounds_.size(); ++i) buckets_[i] = 0;
+}
+
+void Histogram::observe(double seconds) {
+    size_t i = 0;
+    while (i < bounds_.size() && seconds > bounds_[i]) ++i;
+    buckets_[i].fetch_add(1, std::memory_order_relaxed);
+    count_.fetch_add(1, std::memory_order_relaxed);
+    sum_us_.fetch_add(uint64_t(seconds > 0 ? seconds * 1e6 : 0), std::memory_order_relaxed);
+}
+
+void Histogram::render(std::string &out, std::string_view name, std::string_view help) const {
+    out += fmt::format("# HELP {} {}\n# TYPE {} histogram\n", name, help, name);
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < bounds_.size(); ++i) {
+        cumulative += buckets_[i].load(std::memory_order_relaxed);
+        out += fmt::format("{}_bucket{{le=\"{}\"}} {}\n", name, bounds_[i], cumulative);
+    }
+    cumulative += buckets_[bounds_.size()].load(std::memory_order_relaxed);
+    out += fmt::format("{}_bucket{{le=\"+Inf\"}} {}\n", name, cumulative);
+    out += fmt::format("{}_sum {}\n", name, double(sum_us_.load(std::memory_order_relaxed)) / 1e6);
+    out += fmt::format("{}_count {}\n", name, cumulative);
+}
+
+Metrics::Metrics()
+    : ttft_({0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}),
+      inter_token_({0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}) {}
+
+void Metrics::count_request(std::string_view route, int status) {
+    std::lock_guard lk(mutex_);
+    ++requests_[{std::string(route), status}];
+}
+
+std::string Metrics::render(const MetricsSnapshot &snap) const {
+    std::string out;
+    out += "# HELP skulk_http_requests_total Inference requests answered, by route and HTTP status.\n"
+           "# TYPE skulk_http_requests_total counter\n";
+    {
+        std::lock_guard lk(mutex_);
+        for (const auto &[key, n] : requests_)
+            out += fmt::format("skulk_http_requests_total{{route=\"{}\",status=\"{}\"}} {}\n", label(key.first), key.second, n);
+    }
+    ttft_.render(out, "skulk_time_to_first_token_seconds", "Time from a request's arrival to its first output text.");
+    inter_token_.render(out, "skulk_inter_token_seconds", "Time between two output deltas of one stream.");
+    out += fmt::format("# HELP skulk_prompt_tokens_total Prompt tokens of finished requests.\n"
+                       "# TYPE skulk_prompt_tokens_total counter\nskulk_prompt_tokens_total {}\n",
+                       prompt_tokens_.load());
+    out += fmt::format("# HELP skulk_generated_tokens_total Tokens generated for finished requests.\n"
+                       "# TYPE skulk_generated_tokens_total counter\nskulk_generated_tokens_total {}\n",
+                       completion_tokens_.load());
+    out += fmt::format("# HELP skulk_queue_depth Requests sent to a runner that have not started yet.\n"
+                       "# TYPE skulk_queue_depth gauge\nskulk_queue_depth {}\n",
+                       queued.load());
+    out += fmt::format("# HELP skulk_running_requests Requests producing output now.\n"
+                       "# TYPE skulk_running_requests gauge\nskulk_running_requests {}\n",
+                       running.load());
+    out += "# HELP skulk_runners Runners in the cluster state, by phase.\n# TYPE skulk_runners gauge\n";
+    for (const auto &[phase, n] : snap.runners_by_phase)
+        out += fmt::format("skulk_runners{{phase=\"{}\"}} {}\n", label(phase), n);
+    out += fmt::format("# HELP skulk_eventlog_counting_only 1 when the event log only counts (disk full), 0 when it persists.\n"
+                       "# TYPE skulk_eventlog_counting_only gauge\nskulk_eventlog_counting_only {}\n",
+                       snap.eventlog_counting_only ? 1 : 0);
+    out += fmt::format("# HELP skulk_eventlog_appended_total Events appended to the event log.\n"
+                       "# TYPE skulk_eventlog_appended_total counter\nskulk_eventlog_appended_total {}\n",
+                       snap.eventlog_appended);
+    return out;
+}
+
+} // namespace skulk::api

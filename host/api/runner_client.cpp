@@ -1,0 +1,133 @@
+#include "api/runner_client.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <random>
+
+namespace skulk::api {
+namespace {
+
+// SAX reader of the top-level "type", "command_id" and "v"; everything else
+// (the text of a delta, nested objects) is skipped without building values.
+class HeadReader : public nlohmann::json_sax<nlohmann::json> {
+public:
+    explicit HeadReader(RunnerEventHead &h) : h_(h) {}
+    bool null() override { return done_value(); }
+    bool boolean(bool) override { return done_value(); }
+    bool number_integer(number_integer_t v) override { return number(v); }
+    bool number_unsigned(number_unsigned_t v) override { return number(int64_t(v)); }
+    bool number_float(number_float_t, const string_t &) override { return done_value(); }
+    bool string(string_t &v) override {
+        if (depth_ == 1 && field_ == Field::type) h_.type.assign(v);
+        else if (depth_ == 1 && field_ == Field::command_id) h_.command_id.assign(v);
+        return done_value();
+    }
+    bool binary(binary_t &) override { return done_value(); }
+    bool start_object(std::size_t) override { ++depth_; field_ = Field::none; return true; }
+    bool key(string_t &k) override {
+        if (depth_ == 1) field_ = k == "type" ? Field::type : k == "command_id" ? Field::command_id : k == "v" ? Field::v : Field::none;
+        else field_ = Field::none;
+        return true;
+    }
+    bool end_object() override { --depth_; field_ = Field::none; return true; }
+    bool start_array(std::size_t) override { ++depth_; field_ = Field::none; return true; }
+    bool end_array() override { --depth_; return true; }
+    bool parse_error(std::size_t, const std::string &, const nlohmann::detail::exception &) override { return false; }
+
+private:
+    enum class Field { none, type, command_id, v };
+    bool number(int64_t v) {
+        if (depth_ == 1 && field_ == Field::v) h_.version = v;
+        return done_value();
+    }
+    bool done_value() { field_ = Field::none; return true; }
+    RunnerEventHead &h_;
+    int depth_ = 0;
+    Field field_ = Field::none;
+};
+
+} // namespace
+
+bool read_event_head(std::string_view frame, RunnerEventHead &head) {
+    head.clear();
+    // Cheap shape check before the parse: events are JSON objects.
+    size_t i = 0;
+    while (i < frame.size() && (frame[i] == ' ' || frame[i] == '\n')) ++i;
+    if (i == frame.size() || frame[i] != '{') return false;
+    HeadReader reader(head);
+    const bool ok = nlohmann::json::sax_parse(frame.begin(), frame.end(), &reader, nlohmann::json::input_format_t::json, true);
+    return ok && !head.type.empty();
+}
+
+RunnerConnection::RunnerConnection(zmq::context_t &ctx, const std::string &endpoint) : socket_(ctx, zmq::socket_type::dealer) {
+    socket_.set(zmq::sockopt::linger, 0);
+    socket_.set(zmq::sockopt::sndtimeo, 1000);
+    socket_.connect(endpoint);
+}
+
+bool RunnerConnection::send(std::string_view frame) {
+    try {
+        return socket_.send(zmq::buffer(frame.data(), frame.size()), zmq::send_flags::none).has_value();
+    } catch (const zmq::error_t &) {
+        return false;
+    }
+}
+
+bool RunnerConnection::receive(std::string &frame, std::chrono::milliseconds timeout) {
+    zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&item, 1, timeout) <= 0) return false;
+    zmq::message_t msg;
+    if (!socket_.recv(msg, zmq::recv_flags::dontwait)) return false;
+    frame.assign(static_cast<const char *>(msg.data()), msg.size());
+    return true;
+}
+
+std::string generate_message(const std::string &command_id, std::string_view canonical_request_json) {
+    std::string out = R"({"v":1,"op":"generate","command_id":)";
+    out += nlohmann::json(command_id).dump();
+    out += R"(,"request":)";
+    out += canonical_request_json;
+    out += '}';
+    return out;
+}
+
+std::string cancel_message(const std::string &command_id) {
+    return nlohmann::json{{"v", kRunnerProtocolVersion}, {"op", "cancel"}, {"command_id", command_id}}.dump();
+}
+
+std::string ping_message() { return R"({"v":1,"op":"ping"})"; }
+
+RequestTable::Flag RequestTable::add(const std::string &command_id) {
+    auto flag = std::make_shared<std::atomic<bool>>(false);
+    std::lock_guard lk(mutex_);
+    flags_[command_id] = flag;
+    return flag;
+}
+
+void RequestTable::remove(const std::string &command_id) {
+    std::lock_guard lk(mutex_);
+    flags_.erase(command_id);
+}
+
+bool RequestTable::cancel(const std::string &command_id) {
+    std::lock_guard lk(mutex_);
+    auto it = flags_.find(command_id);
+    if (it == flags_.end()) return false;
+    it->second->store(true);
+    return true;
+}
+
+size_t RequestTable::size() const {
+    std::lock_guard lk(mutex_);
+    return flags_.size();
+}
+
+std::string new_command_id() {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    static const char *hex = "0123456789abcdef";
+    std::string id = "cmd-";
+    for (int i = 0; i < 24; ++i) id += hex[rng() & 15];
+    return id;
+}
+
+} // namespace skulk::api

@@ -1,0 +1,430 @@
+#include "worker/worker.hpp"
+
+#include "common/paths.hpp"
+#include "log/logging.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <thread>
+
+namespace skulk::worker {
+namespace {
+
+using state::RunnerStatus;
+using SPhase = state::RunnerPhase;
+
+// Why a shard cannot be started here; reported as the runner's Failed message.
+struct LaunchError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+std::string join(const std::vector<std::string> &v) {
+    std::string out;
+    for (const auto &s : v) out += (out.empty() ? "" : ", ") + s;
+    return "[" + out + "]";
+}
+
+// "3/5" -> (3, 5); anything else leaves the numbers alone.
+void parse_layers(const std::string &detail, int &loaded, int &total) {
+    int a = 0, b = 0;
+    if (std::sscanf(detail.c_str(), "%d/%d", &a, &b) == 2 && a >= 0 && b > 0) {
+        loaded = a;
+        total = b;
+    }
+}
+
+} // namespace
+
+std::filesystem::path runner_executable_default() {
+    if (const char *e = std::getenv("SKULK_RUNNER_BIN"); e && *e) return e;
+    return executable_dir() / "skulk-runner";
+}
+
+std::string Worker::runner_id(const std::string &instance_id, int rank) {
+    return "runner-" + instance_id + "-r" + std::to_string(rank);
+}
+
+std::string Worker::endpoint_for(const std::filesystem::path &data_dir, const std::string &instance_id, int rank) {
+    auto path = (data_dir / "runners" / (instance_id + "-r" + std::to_string(rank) + ".sock")).string();
+    // A Unix socket path holds at most 107 bytes; a deep data dir falls back to /tmp.
+    if (path.size() > 100) path = "/tmp/skulk-" + instance_id + "-r" + std::to_string(rank) + ".sock";
+    return "ipc://" + path;
+}
+
+struct Worker::Impl {
+    WorkerOptions options;
+    cluster::Node &node;
+    const cards::CardStore &cards;
+    const plugin::Registry &plugins;
+    std::shared_ptr<spdlog::logger> log = log::get("worker");
+
+    struct Managed {
+        state::Instance instance;
+        state::ShardAssignment shard;
+        std::string endpoint;
+        std::unique_ptr<RunnerSupervisor> supervisor;
+        int total_layers = 0;
+        std::string last_reported_failure; // the runner's own "failed <message>" line
+    };
+
+    mutable std::mutex mutex;
+    std::condition_variable wake;
+    bool stopping = false;
+    bool state_dirty = false;
+    state::State latest;                          // the newest State the listener saw
+    std::map<std::string, Managed> managed;       // by instance id
+    std::deque<RunnerStatus> reports;             // to submit, in order
+    std::vector<std::pair<std::string, std::string>> deletes; // (instance, reason)
+    std::vector<std::string> to_place;
+    std::thread thread;
+
+    Impl(WorkerOptions o, cluster::Node &n, const cards::CardStore &c, const plugin::Registry &p)
+        : options(std::move(o)), node(n), cards(c), plugins(p) {
+        if (options.runner_executable.empty()) options.runner_executable = runner_executable_default();
+    }
+
+    // Called from supervisor monitor threads: queue, the worker thread submits.
+    void queue_report(RunnerStatus st) {
+        std::lock_guard lk(mutex);
+        // Coalesce a run of Loading progress lines of one runner into the newest.
+        if (!reports.empty() && reports.back().runner_id == st.runner_id && reports.back().phase == SPhase::Loading &&
+            st.phase == SPhase::Loading)
+            reports.back() = st;
+        else
+            reports.push_back(std::move(st));
+        wake.notify_all();
+    }
+
+    RunnerStatus status_of(const Managed &m, SPhase phase) const {
+        RunnerStatus st;
+        st.runner_id = Worker::runner_id(m.instance.id, m.shard.rank);
+        st.instance_id = m.instance.id;
+        st.node_id = options.node_id;
+        st.phase = phase;
+        st.total_layers = m.total_layers;
+        return st;
+    }
+
+    RunnerLaunch resolve(const state::Instance &inst, const state::ShardAssignment &shard, int &total_layers) const {
+        const auto card = cards.find(inst.model_id);
+        if (!card) throw LaunchError("no model card for " + inst.model_id + " on node " + options.node_id);
+        if (!card->source.is_local())
+            throw LaunchError("model " + inst.model_id + " comes from Hugging Face (" + card->source.hf_repo +
+                              "); downloading is not supported yet: give the card a source.path");
+        std::error_code ec;
+        if (!std::filesystem::is_regular_file(card->source.path, ec))
+            throw LaunchError("model file " + card->source.path.string() + " of " + inst.model_id + " does not exist");
+        RunnerLaunch l;
+        l.model_path = card->source.path.string();
+        l.endpoint = Worker::endpoint_for(options.data_dir, inst.id, shard.rank);
+        total_layers = int(card->n_layers);
+        if (!shard.backend.empty()) {
+            l.backend = shard.backend;
+        } else {
+            const auto have = plugins.backend_tags();
+            std::vector<std::string> wanted = card->placement.backend_preference;
+            for (const auto &t : card->placement.compatible_backends)
+                if (std::find(wanted.begin(), wanted.end(), t) == wanted.end()) wanted.push_back(t);
+            for (const auto &t : wanted)
+                if (std::find(have.begin(), have.end(), t) != have.end()) {
+                    // A preference outside compatible_backends is not allowed to run it.
+                    const auto &ok = card->placement.compatible_backends;
+                    if (ok.empty() || std::find(ok.begin(), ok.end(), t) != ok.end()) {
+                        l.backend = t;
+                        break;
+                    }
+                }
+            if (l.backend.empty())
+                throw LaunchError("no plugin on node " + options.node_id + " serves a backend of " + inst.model_id + " " +
+                                  join(card->placement.compatible_backends) + "; this node has " + join(have));
+        }
+        int64_t ctx = card->context_length;
+        if (card->placement.max_context_tokens && (ctx == 0 || *card->placement.max_context_tokens < ctx))
+            ctx = *card->placement.max_context_tokens;
+        if (inst.context_token_limit > 0) ctx = inst.context_token_limit;
+        l.context_tokens = ctx;
+        if (card->runtime.chat_template) {
+            const auto file = options.data_dir / "runners" / (inst.id + ".chat_template.jinja");
+            std::ofstream out(file, std::ios::trunc);
+            out << *card->runtime.chat_template;
+            if (!out.flush()) throw LaunchError("cannot write " + file.string());
+            l.chat_template_file = file.string();
+        }
+        return l;
+    }
+
+    SpawnSpec spawn_spec(const RunnerLaunch &l, const state::Instance &inst, const state::ShardAssignment &shard) const {
+        SpawnSpec s;
+        s.executable = options.runner_executable.string();
+        auto &a = s.args;
+        a = {"--model", l.model_path, "--backend", l.backend};
+        for (const auto &d : options.plugin_dirs) a.insert(a.end(), {"--plugin-dir", d.string()});
+        a.insert(a.end(), {"--endpoint", l.endpoint, "--instance-id", inst.id});
+        if (l.context_tokens > 0) a.insert(a.end(), {"--ctx", std::to_string(l.context_tokens)});
+        if (options.runner_threads > 0) a.insert(a.end(), {"--threads", std::to_string(options.runner_threads)});
+        if (l.chat_template_file) a.insert(a.end(), {"--chat-template-file", *l.chat_template_file});
+        if (shard.world_size > 1)
+            a.insert(a.end(), {"--first-layer", std::to_string(shard.first_layer), "--last-layer",
+                               std::to_string(shard.last_layer), "--rank", std::to_string(shard.rank), "--world-size",
+                               std::to_string(shard.world_size)});
+        return s;
+    }
+
+    // Starts a runner for a shard that appeared; or reports why it cannot.
+    void start_shard(const state::Instance &inst, const state::ShardAssignment &shard) {
+        Managed m;
+        m.instance = inst;
+        m.shard = shard;
+        RunnerLaunch launch;
+        try {
+            std::filesystem::create_directories(options.data_dir / "runners");
+            launch = resolve(inst, shard, m.total_layers);
+        } catch (const std::exception &e) {
+            log->error("instance {} ({}): cannot start a runner: {}", inst.id, inst.model_id, e.what());
+            auto st = status_of(m, SPhase::Failed);
+            st.error_message = e.what();
+            std::lock_guard lk(mutex);
+            reports.push_back(st);
+            deletes.emplace_back(inst.id, e.what());
+            managed.emplace(inst.id, std::move(m)); // remembered so it is not retried on every event
+            return;
+        }
+        m.endpoint = launch.endpoint;
+        // A stale socket file from an earlier daemon would make the bind fail.
+        std::error_code ec;
+        std::filesystem::remove(launch.endpoint.substr(6), ec);
+
+        SupervisorOptions so;
+        so.name = "runner " + inst.id + "/r" + std::to_string(shard.rank);
+        so.spawn = spawn_spec(launch, inst, shard);
+        so.restart_delay = options.restart_delay;
+        const std::string id = inst.id;
+        so.on_report = [this, id](const std::string &phase, const std::string &detail) { on_report(id, phase, detail); };
+        so.on_phase = [this, id](RunnerPhase p, const std::string &detail) { on_phase(id, p, detail); };
+        log->info("instance {} ({}): starting {} {}", inst.id, inst.model_id, so.spawn.executable, join(so.spawn.args));
+        m.supervisor = std::make_unique<RunnerSupervisor>(std::move(so));
+        RunnerSupervisor *sup = m.supervisor.get();
+        {
+            std::lock_guard lk(mutex);
+            managed.emplace(inst.id, std::move(m));
+        }
+        sup->start();
+    }
+
+    void on_report(const std::string &instance_id, const std::string &phase, const std::string &detail) {
+        std::unique_lock lk(mutex);
+        auto it = managed.find(instance_id);
+        if (it == managed.end()) return;
+        auto &m = it->second;
+        if (phase == "loading") {
+            auto st = status_of(m, SPhase::Loading);
+            parse_layers(detail, st.layers_loaded, st.total_layers);
+            lk.unlock();
+            queue_report(st);
+        } else if (phase == "warming_up") {
+            auto st = status_of(m, SPhase::WarmingUp);
+            lk.unlock();
+            queue_report(st);
+        } else if (phase == "failed") {
+            m.last_reported_failure = detail;
+            log->warn("runner {} reports failure: {}", instance_id, detail);
+        }
+    }
+
+    void on_phase(const std::string &instance_id, RunnerPhase p, const std::string &detail) {
+        std::unique_lock lk(mutex);
+        auto it = managed.find(instance_id);
+        if (it == managed.end()) return;
+        auto &m = it->second;
+        log->info("runner {}: {} ({})", instance_id, to_string(p), detail);
+        std::optional<RunnerStatus> st;
+        switch (p) {
+        case RunnerPhase::starting:
+        case RunnerPhase::restarting: st = status_of(m, SPhase::Loading); break;
+        case RunnerPhase::ready: st = status_of(m, SPhase::Ready); break;
+        case RunnerPhase::gave_up: {
+            st = status_of(m, SPhase::Failed);
+            st->error_message = detail;
+            if (!m.last_reported_failure.empty()) st->error_message += " (runner said: " + m.last_reported_failure + ")";
+            deletes.emplace_back(instance_id, st->error_message);
+            break;
+        }
+        default: break; // stopping/stopped: the instance is going away
+        }
+        if (p == RunnerPhase::ready) st->layers_loaded = st->total_layers;
+        lk.unlock();
+        if (st) queue_report(*st);
+    }
+
+    void reconcile(const state::State &s) {
+        // Instances gone (or no longer with a shard here): stop their runners.
+        std::vector<std::unique_ptr<RunnerSupervisor>> to_stop;
+        {
+            std::lock_guard lk(mutex);
+            for (auto it = managed.begin(); it != managed.end();) {
+                auto inst = s.instances.find(it->first);
+                if (inst == s.instances.end() || !inst->second.on_node(options.node_id)) {
+                    if (it->second.supervisor) to_stop.push_back(std::move(it->second.supervisor));
+                    log->info("instance {} is gone: stopping its runner", it->first);
+                    it = managed.erase(it);
+                } else {
+                    ++it;
+                }
+            }
+        }
+        for (auto &sup : to_stop) {
+            const auto r = sup->stop();
+            log->info("runner stopped: {} in {} ms", to_string(r.method), r.took.count());
+        }
+        for (const auto &[id, inst] : s.instances) {
+            {
+                std::lock_guard lk(mutex);
+                if (managed.count(id)) continue;
+            }
+            for (const auto &shard : inst.shards)
+                if (shard.node_id == options.node_id) {
+                    start_shard(inst, shard);
+                    break; // one shard of an instance per node
+                }
+        }
+    }
+
+    void submit_pending() {
+        std::deque<RunnerStatus> rs;
+        std::vector<std::pair<std::string, std::string>> ds;
+        {
+            std::lock_guard lk(mutex);
+            rs.swap(reports);
+            ds.swap(deletes);
+        }
+        for (auto &st : rs) {
+            const auto r = node.submit(state::ReportRunnerStatus{st}, std::chrono::seconds(5));
+            if (!r.ok) log->debug("runner status {} of {} not recorded: {}", state::to_string(st.phase), st.runner_id, r.error);
+        }
+        for (const auto &[id, reason] : ds) {
+            log->error("giving instance {} up: {}", id, reason);
+            const auto r = node.submit(state::DeleteInstance{id}, std::chrono::seconds(5));
+            if (!r.ok) log->warn("could not delete instance {}: {}", id, r.error);
+        }
+    }
+
+    void place_pending(const state::State &s) {
+        if (to_place.empty() || s.master_node_id.empty() || !s.nodes.count(options.node_id)) return;
+        for (auto it = to_place.begin(); it != to_place.end();) {
+            state::PlaceInstance cmd;
+            cmd.model_id = *it;
+            cmd.node_ids = {options.node_id};
+            const auto r = node.submit(cmd, std::chrono::seconds(5));
+            if (r.ok) {
+                log->info("placed {} (--place): instance {}", *it, r.created_ids.empty() ? "?" : r.created_ids.front());
+                it = to_place.erase(it);
+            } else {
+                log->warn("--place {}: {}; retrying", *it, r.error);
+                ++it;
+            }
+        }
+    }
+
+    void run() {
+        for (;;) {
+            state::State s;
+            bool dirty = false;
+            {
+                std::unique_lock lk(mutex);
+                wake.wait_for(lk, std::chrono::milliseconds(500), [&] {
+                    return stopping || state_dirty || !reports.empty() || !deletes.empty();
+                });
+                if (stopping) break;
+                dirty = state_dirty;
+                state_dirty = false;
+                s = latest;
+            }
+            if (dirty) reconcile(s);
+            submit_pending();
+            place_pending(s);
+        }
+        // Stop every runner: the stop chain of each, one after another.
+        std::vector<std::unique_ptr<RunnerSupervisor>> all;
+        {
+            std::lock_guard lk(mutex);
+            for (auto &[id, m] : managed)
+                if (m.supervisor) all.push_back(std::move(m.supervisor));
+            managed.clear();
+        }
+        for (auto &sup : all) sup->stop();
+    }
+};
+
+Worker::Worker(WorkerOptions options, cluster::Node &node, const cards::CardStore &cards, const plugin::Registry &plugins)
+    : impl_(std::make_unique<Impl>(std::move(options), node, cards, plugins)) {}
+
+Worker::~Worker() { stop(); }
+
+void Worker::attach() {
+    impl_->node.add_listener([impl = impl_.get()](const state::State &s, const state::Event *) {
+        std::lock_guard lk(impl->mutex);
+        impl->latest = s;
+        impl->state_dirty = true;
+        impl->wake.notify_all();
+    });
+}
+
+void Worker::start() {
+    impl_->thread = std::thread([this] { impl_->run(); });
+}
+
+void Worker::stop() {
+    {
+        std::lock_guard lk(impl_->mutex);
+        impl_->stopping = true;
+        impl_->wake.notify_all();
+    }
+    if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+void Worker::place_at_startup(std::vector<std::string> model_ids) {
+    std::lock_guard lk(impl_->mutex);
+    for (auto &m : model_ids) impl_->to_place.push_back(std::move(m));
+    impl_->wake.notify_all();
+}
+
+namespace {
+template <class M> LocalRunner view_of(const std::string &id, const M &m) {
+    LocalRunner r;
+    r.instance_id = id;
+    r.model_id = m.instance.model_id;
+    r.rank = m.shard.rank;
+    r.endpoint = m.endpoint;
+    if (m.supervisor) {
+        r.phase = m.supervisor->phase();
+        r.pid = m.supervisor->pid();
+        r.spawn_count = m.supervisor->spawn_count();
+        r.give_up_reason = m.supervisor->give_up_reason();
+    } else {
+        r.phase = RunnerPhase::gave_up;
+    }
+    return r;
+}
+} // namespace
+
+std::optional<LocalRunner> Worker::rank0_runner(const std::string &instance_id) const {
+    std::lock_guard lk(impl_->mutex);
+    auto it = impl_->managed.find(instance_id);
+    if (it == impl_->managed.end() || it->second.shard.rank != 0) return std::nullopt;
+    return view_of(it->first, it->second);
+}
+
+std::vector<LocalRunner> Worker::runners() const {
+    std::lock_guard lk(impl_->mutex);
+    std::vector<LocalRunner> out;
+    for (const auto &[id, m] : impl_->managed) out.push_back(view_of(id, m));
+    return out;
+}
+
+} // namespace skulk::worker
