@@ -1,0 +1,41 @@
+// The skulk-runner command line (built by the worker, see docs/runner.md):
+//   skulk-runner --model F --backend TAG --plugin-dir D... --endpoint E
+//                --instance-id ID --ctx N [--threads N] [--n-seq-max N]
+//                [--prefill-chunk N] [--chat-template-file F]
+//                [--first-layer A --last-layer B --rank R --world-size W]
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace skulk::runner {
+
+// A bad command line; the message names the flag (exit code 2).
+struct UsageError : std::invalid_argument {
+    using invalid_argument::invalid_argument;
+};
+
+struct RunnerOptions {
+    std::filesystem::path model;
+    std::string backend;
+    std::vector<std::filesystem::path> plugin_dirs;
+    std::string endpoint;
+    std::string instance_id;
+    uint32_t ctx = 0;
+    uint32_t threads = 0;        // 0: all cores
+    uint32_t n_seq_max = 64;     // concurrent sequences (KV slots)
+    uint32_t prefill_chunk = 256; // most prompt tokens per step
+    std::filesystem::path chat_template_file; // empty: the GGUF's template
+    // Pipeline placement (a later issue); a single-node runner runs every layer.
+    int32_t first_layer = 0, last_layer = -1;
+    uint32_t rank = 0, world_size = 1;
+    int verbosity = 0;
+};
+
+// Returns false when --help was printed (exit 0). Throws UsageError.
+bool parse_runner_args(int argc, const char *const *argv, RunnerOptions &out);
+
+} // namespace skulk::runner

@@ -1,0 +1,24 @@
+// The runner's status lines to its supervisor (docs/runner-lifecycle.md):
+// `loading <layers>/<total>`, `warming_up`, `ready`, `failed <message>`, one
+// per line on the fd named by SKULK_STATUS_FD. Without it: log only.
+#pragma once
+
+#include <string_view>
+
+namespace skulk::runner {
+
+class StatusReporter {
+public:
+    // Reads SKULK_STATUS_FD (absent or invalid: no fd).
+    StatusReporter();
+    void loading(unsigned layers, unsigned total);
+    void warming_up();
+    void ready();
+    void failed(std::string_view message);
+
+private:
+    void line(std::string_view text);
+    int fd_ = -1;
+};
+
+} // namespace skulk::runner
