@@ -160,8 +160,9 @@ int main(int argc, char **argv) {
     const double bw2 = opt.threads > 1 ? skulk::bench::read_bandwidth_gbs(size_t(512) << 20, opt.threads, 5) : bw1;
     std::printf("read bandwidth: 1 thread %.1f GB/s, %d threads %.1f GB/s\n\n", bw1, opt.threads, bw2);
     std::printf("| model | matrix | rows x cols | type | decode 1T GB/s | of bw | decode %dT GB/s | of bw | prefill %d "
-                "G-MAC/s%s |\n",
-                opt.threads, opt.prefill, opt.blas ? " | sgemm G-MAC/s" : "");
+                "G-MAC/s (%dT)%s |\n",
+                opt.threads > 1 && opt.decode_n ? opt.threads : 2, opt.prefill, opt.threads,
+                opt.blas ? " | sgemm G-MAC/s" : "");
     std::printf("|---|---|---|---|---|---|---|---|---|%s\n", opt.blas ? "---|" : "");
     for (const Model &m : kModels) {
         if (opt.model != "all" && opt.model != m.key) continue;
