@@ -101,6 +101,8 @@ struct Node::Impl {
     uint64_t term = 0;
     std::vector<PeerView> peer_views;
     std::deque<std::shared_ptr<Pending>> submitted;
+    std::map<std::string, TelemetrySeen> telemetry;        // latest reading per node (self included)
+    std::optional<telemetry::Reading> telemetry_out;       // ours, waiting to be published
 
     // ---- sockets -------------------------------------------------------
     void secure_server(zmq::socket_t &s) {
@@ -320,6 +322,7 @@ struct Node::Impl {
     }
 
     void notify(const state::Event *e) {
+        if (opt.test_mute_listeners) return;
         for (const auto &l : listeners) {
             try {
                 l(state, e);
@@ -486,6 +489,9 @@ struct Node::Impl {
             if (it == peers.end()) return;
             it->second.last_heard = now;
             for (auto &m : election->on_message(env->from, *em, now)) publish(topic::election, m);
+        } else if (auto *t = std::get_if<TelemetryMsg>(&env->body)) {
+            std::lock_guard lk(mu);
+            telemetry[env->from] = TelemetrySeen{t->reading, std::chrono::system_clock::now()};
         } else if (auto *ev = std::get_if<state::Event>(&env->body)) {
             if (opt.test_drop_every_nth_event && ++received_events % opt.test_drop_every_nth_event == 0) return;
             on_event(env->from, *ev, now);
@@ -583,6 +589,12 @@ struct Node::Impl {
             expire_peers(now);
         }
         route_commands(now);
+        std::optional<telemetry::Reading> reading;
+        {
+            std::lock_guard lk(mu);
+            reading = std::exchange(telemetry_out, std::nullopt);
+        }
+        if (reading) publish(topic::telemetry, TelemetryMsg{std::move(*reading)});
         std::lock_guard lk(mu);
         master_id = election->master();
         term = election->term();
@@ -705,6 +717,8 @@ void Node::start() {
     }
     d.log->info("cluster port {} (requests on {}), namespace \"{}\", {}{}", d.bound_port, d.bound_port + 1, d.opt.ns,
                 d.curve ? "CURVE encryption on" : "no cluster secret (plain TCP)", d.opt.force_master ? ", forced master" : "");
+    if (d.opt.test_mute_listeners)
+        d.log->warn("SKULK_TEST_NO_STATE_LISTENERS=1: state listeners (the worker) are not called; a test setting");
     d.running = true;
     d.thread = std::thread([&d] { d.loop(); });
 }
@@ -736,11 +750,19 @@ View Node::view() const {
     v.term = d.term;
     v.port = d.bound_port;
     v.peers = d.peer_views;
+    v.telemetry = d.telemetry;
     if (d.eventlog) {
         v.eventlog_counting_only = d.eventlog->counting_only();
         v.eventlog_appended = d.eventlog->appended();
     }
     return v;
+}
+
+void Node::publish_telemetry(const telemetry::Reading &reading) {
+    auto &d = *impl_;
+    std::lock_guard lk(d.mu);
+    d.telemetry[d.opt.node_id] = TelemetrySeen{reading, std::chrono::system_clock::now()};
+    d.telemetry_out = reading; // the cluster thread sends it on its next pass
 }
 
 std::vector<state::Event> Node::events_since(int64_t since, size_t max) const {

@@ -14,6 +14,7 @@
 #include "eventlog/event_log.hpp"
 #include "state/commands.hpp"
 #include "state/events.hpp"
+#include "telemetry/reading.hpp"
 
 #include <chrono>
 #include <filesystem>
@@ -44,6 +45,10 @@ struct NodeOptions {
     // Test hook (SKULK_TEST_DROP_EVERY_NTH_EVENT): a follower drops every
     // n-th published event it receives, so tests exercise gap recovery.
     uint32_t test_drop_every_nth_event = 0;
+    // Test hook (SKULK_TEST_NO_STATE_LISTENERS=1): listeners (the worker) are
+    // not called, so cluster-core tests can place placeholder models that no
+    // worker could run without the worker giving them up.
+    bool test_mute_listeners = false;
 };
 
 // Reads the SKULK_* overrides above. Returns "" or an error naming the variable.
@@ -56,6 +61,12 @@ struct PeerView {
     std::chrono::system_clock::time_point last_heard;
 };
 
+// The latest telemetry reading of a node and when this node received it.
+struct TelemetrySeen {
+    telemetry::Reading reading;
+    std::chrono::system_clock::time_point received;
+};
+
 struct View {
     state::State state;
     std::string self_id;
@@ -66,6 +77,7 @@ struct View {
     std::vector<PeerView> peers;
     bool eventlog_counting_only = false;
     uint64_t eventlog_appended = 0;
+    std::map<std::string, TelemetrySeen> telemetry; // node id -> latest reading (self included)
 };
 
 class Node {
@@ -92,6 +104,10 @@ public:
     // Register before start().
     using Listener = std::function<void(const state::State &, const state::Event *)>;
     void add_listener(Listener listener);
+
+    // This node's resource reading: kept as its own latest and published on
+    // the telemetry topic (last write wins; not in the event log).
+    void publish_telemetry(const telemetry::Reading &reading);
 
 private:
     struct Impl;

@@ -49,7 +49,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TaskCreated, task)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TaskFinished, task_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TaskFailed, task_id, error_message)
 
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PlaceInstance, model_id, node_ids, sharding)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(PlaceInstance, model_id, node_ids, sharding, shards, context_token_limit)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(DeleteInstance, instance_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(CreateTask, task_id, instance_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FinishTask, task_id)
@@ -65,6 +65,33 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Heartbeat, port, key, master_id, master_term,
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Hello, port)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(CommandReply, command_id, ok, error, created_ids)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(GapRequest, term, since)
+} // namespace skulk::cluster
+
+namespace skulk::telemetry {
+using nlohmann::json;
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(BackendOffer, tag, score)
+// The GPU fields are present only where an engine reported them.
+void to_json(json &j, const Reading &r) {
+    j = {{"ram_total", r.ram_total}, {"ram_available", r.ram_available}, {"disk_total", r.disk_total},
+         {"disk_available", r.disk_available}, {"cpu_cores", r.cpu_cores}, {"cpu_model", r.cpu_model},
+         {"backends", r.backends}};
+    if (r.gpu_memory_total) j["gpu_memory_total"] = *r.gpu_memory_total;
+    if (r.gpu_memory_available) j["gpu_memory_available"] = *r.gpu_memory_available;
+}
+void from_json(const json &j, Reading &r) {
+    j.at("ram_total").get_to(r.ram_total);
+    j.at("ram_available").get_to(r.ram_available);
+    j.at("disk_total").get_to(r.disk_total);
+    j.at("disk_available").get_to(r.disk_available);
+    j.at("cpu_cores").get_to(r.cpu_cores);
+    j.at("cpu_model").get_to(r.cpu_model);
+    j.at("backends").get_to(r.backends);
+    if (j.contains("gpu_memory_total")) r.gpu_memory_total = j["gpu_memory_total"].get<uint64_t>();
+    if (j.contains("gpu_memory_available")) r.gpu_memory_available = j["gpu_memory_available"].get<uint64_t>();
+}
+} // namespace skulk::telemetry
+
+namespace skulk::cluster {
 
 namespace {
 
@@ -134,7 +161,7 @@ json body_to_json(const Body &b, std::string &type) {
                 json evs = json::array();
                 for (const auto &e : m.events) evs.push_back(event_to_json(e));
                 return json{{"term", m.term}, {"events", std::move(evs)}};
-            }
+            } else if constexpr (std::is_same_v<T, TelemetryMsg>) { type = "telemetry"; return json{{"reading", m.reading}}; }
         },
         b);
 }
@@ -172,6 +199,7 @@ Body body_from_json(const std::string &type, const json &j) {
         for (const auto &e : j.at("events")) r.events.push_back(event_from_json(e));
         return r;
     }
+    if (type == "telemetry") return TelemetryMsg{j.at("reading").get<telemetry::Reading>()};
     throw std::runtime_error("unknown message type \"" + type + "\"");
 }
 

@@ -6,6 +6,7 @@
 
 #include "state/commands.hpp"
 #include "state/events.hpp"
+#include "telemetry/reading.hpp"
 
 #include <compare>
 #include <cstdint>
@@ -72,9 +73,10 @@ struct SnapshotRequest {};
 struct SnapshotReply { state::State state; };
 struct GapRequest { uint64_t term = 0; int64_t since = -1; }; // events with idx > since
 struct GapReply { uint64_t term = 0; std::vector<state::Event> events; };
+struct TelemetryMsg { telemetry::Reading reading; }; // on topic::telemetry
 
 using Body = std::variant<Heartbeat, ElectionMsg, state::Event, Hello, CommandRequest, CommandReply, SnapshotRequest,
-                          SnapshotReply, GapRequest, GapReply>;
+                          SnapshotReply, GapRequest, GapReply, TelemetryMsg>;
 
 struct Envelope {
     uint32_t version = kWireVersion;

@@ -2,9 +2,16 @@
 // daemons in one namespace, and polling every node's view with a deadline.
 import { createServer } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import { startDaemon, waitFor } from '../harness/daemon.mjs';
+import { startDaemon as startHarnessDaemon, waitFor } from '../harness/daemon.mjs';
 
 export { waitFor };
+
+// These tests place placeholder models no runner could load; the worker
+// would give such instances up at once. SKULK_TEST_NO_STATE_LISTENERS keeps
+// the worker out, so what is tested is the cluster core alone.
+export function startDaemon(opts = {}) {
+  return startHarnessDaemon({ ...opts, env: { SKULK_TEST_NO_STATE_LISTENERS: '1', ...(opts.env || {}) } });
+}
 
 function portFree(port) {
   return new Promise((resolve) => {

@@ -2,8 +2,7 @@
 // counting-only mode when the disk is (simulated) full.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDaemon } from '../harness/daemon.mjs';
-import { uniqueNamespace, diag, state, waitFor } from './cluster_helpers.mjs';
+import { startDaemon, uniqueNamespace, diag, state, waitFor } from './cluster_helpers.mjs';
 import { existsSync, statSync, mkdtempSync, mkdirSync, symlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';

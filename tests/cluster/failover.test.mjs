@@ -2,8 +2,7 @@
 // instances; the killed node, restarted, rejoins by itself.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDaemon } from '../harness/daemon.mjs';
-import { startCluster, uniqueNamespace, waitForAgreement, stopAll, diag, state, endpoint, waitFor } from './cluster_helpers.mjs';
+import { startDaemon, startCluster, uniqueNamespace, waitForAgreement, stopAll, diag, state, endpoint, waitFor } from './cluster_helpers.mjs';
 
 test('kill -9 the master: new master within 5 s, instances carried over, old node rejoins', async () => {
   const ns = uniqueNamespace('failover');

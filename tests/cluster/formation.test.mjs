@@ -1,8 +1,7 @@
 // Cluster formation: real daemons on loopback, bootstrap peers, one master.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDaemon } from '../harness/daemon.mjs';
-import { startCluster, uniqueNamespace, waitForAgreement, stopAll, diag, state, endpoint, waitFor } from './cluster_helpers.mjs';
+import { startDaemon, startCluster, uniqueNamespace, waitForAgreement, stopAll, diag, state, endpoint, waitFor } from './cluster_helpers.mjs';
 
 test('3 daemons started at the same instant elect one master within seconds', async () => {
   const started = Date.now();

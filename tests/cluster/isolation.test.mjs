@@ -1,8 +1,7 @@
 // Namespaces and the cluster secret keep fleets apart.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDaemon } from '../harness/daemon.mjs';
-import { startCluster, uniqueNamespace, waitForAgreement, stopAll, diag, state, endpoint, freePortPair, waitFor } from './cluster_helpers.mjs';
+import { startDaemon, startCluster, uniqueNamespace, waitForAgreement, stopAll, diag, state, endpoint, freePortPair, waitFor } from './cluster_helpers.mjs';
 
 const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 
