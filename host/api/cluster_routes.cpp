@@ -1,5 +1,6 @@
 #include "api/cluster_routes.hpp"
 
+#include "api/placement_routes.hpp"
 #include "common/version.hpp"
 
 #include <nlohmann/json.hpp>
@@ -105,7 +106,10 @@ json state_to_api(const cluster::View &v) {
 
 void register_cluster_routes(HttpServer &server, cluster::Node &node) {
     server.route("GET", "/state", [&node](const HttpRequest &, HttpResponse &res) {
-        res.send_json(200, state_to_api(node.view()).dump());
+        const auto view = node.view();
+        json s = state_to_api(view);
+        add_telemetry_to_state(view, s); // nodeMemory, nodeSystem, nodeDisk, nodeResources
+        res.send_json(200, s.dump());
     });
 
     server.route("GET", "/events", [&node](const HttpRequest &req, HttpResponse &res) {

@@ -49,7 +49,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TaskCreated, task)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TaskFinished, task_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TaskFailed, task_id, error_message)
 
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PlaceInstance, model_id, node_ids, sharding)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(PlaceInstance, model_id, node_ids, sharding, shards, context_token_limit)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(DeleteInstance, instance_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(CreateTask, task_id, instance_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FinishTask, task_id)

@@ -4,12 +4,14 @@
 #include "api/http_server.hpp"
 #include "api/inference_routes.hpp"
 #include "api/model_routes.hpp"
+#include "api/placement_routes.hpp"
 #include "cards/card_store.hpp"
 #include "cluster/node.hpp"
 #include "common/node_id.hpp"
 #include "common/version.hpp"
 #include "log/logging.hpp"
 #include "plugin/registry.hpp"
+#include "telemetry/publisher.hpp"
 #include "worker/worker.hpp"
 
 #include <nlohmann/json.hpp>
@@ -51,6 +53,7 @@ struct Daemon::Impl {
     std::unique_ptr<plugin::Registry> plugins;
     std::unique_ptr<cluster::Node> cluster; // declared before http: outlives the handlers
     std::unique_ptr<cards::CardStore> cards; // before http too
+    std::unique_ptr<telemetry::Publisher> telemetry; // feeds cluster->publish_telemetry
     std::unique_ptr<worker::Worker> worker;  // runners of the instances placed here; before http
     std::shared_ptr<api::InferenceRoutes> inference; // owns what the inference handlers use
     std::unique_ptr<api::HttpServer> http;
@@ -62,6 +65,8 @@ struct Daemon::Impl {
         server.route("GET", "/node_id", [this](const api::HttpRequest &, api::HttpResponse &res) {
             res.send_json(200, nlohmann::json(node_id).dump());
         });
+        // Placement first: its /instance/previews must win over /instance/{id}.
+        if (cluster && cards) api::register_placement_routes(server, *cluster, *cards);
         if (cluster) api::register_cluster_routes(server, *cluster);
         if (cards) api::register_model_routes(server, *cards);
         if (cluster && worker) inference = api::register_inference_routes(server, *plugins, *cluster, *worker);
@@ -113,6 +118,13 @@ int Daemon::run() {
             return 1;
         }
         d.cluster = std::make_unique<cluster::Node>(co);
+        telemetry::Overrides tov;
+        if (auto err = telemetry::read_overrides(tov); !err.empty()) {
+            d.log->error("{}", err);
+            return 1;
+        }
+        d.telemetry = std::make_unique<telemetry::Publisher>(d.options.data_dir, telemetry::backend_offers(*d.plugins), tov,
+                                                             [node = d.cluster.get()](const telemetry::Reading &r) { node->publish_telemetry(r); });
         worker::WorkerOptions wo;
         wo.node_id = d.node_id;
         wo.data_dir = d.options.data_dir;
@@ -126,6 +138,7 @@ int Daemon::run() {
             return 1;
         }
         d.worker->start();
+        d.telemetry->start(); // after the node: its readings go out on the node's thread
         if (!d.options.place_models.empty()) d.worker->place_at_startup(d.options.place_models);
     }
 
@@ -156,6 +169,7 @@ int Daemon::run() {
     d.log->info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     if (d.http) d.http->stop();
     d.worker->stop(); // runs every runner's stop chain
+    d.telemetry->stop();
     d.cluster->stop();
     std::filesystem::remove(runtime_path, ec);
     d.log->info("stopped");

@@ -1,5 +1,7 @@
 #include "master/master.hpp"
 
+#include "placement/planner.hpp"
+
 #include <algorithm>
 #include <set>
 
@@ -28,6 +30,21 @@ Decision place(const State &s, const PlaceInstance &c, const std::function<std::
     if (c.model_id.empty()) return refuse("model_id must not be empty");
     if (c.sharding != "Pipeline" && c.sharding != "Tensor")
         return refuse("sharding must be \"Pipeline\" or \"Tensor\", got \"" + c.sharding + "\"");
+    if (!c.shards.empty()) {
+        // A planned layout: re-check what the master can see (the planner
+        // checked memory and backends against telemetry on the way in).
+        if (auto e = placement::check_layout(c.shards, 0); !e.empty()) return refuse(e);
+        for (const auto &sh : c.shards)
+            if (!s.nodes.count(sh.node_id)) return refuse("node " + sh.node_id + " is not a member of the cluster");
+        Instance inst;
+        inst.id = new_id();
+        inst.model_id = c.model_id;
+        inst.sharding = c.sharding;
+        inst.shards = c.shards;
+        std::sort(inst.shards.begin(), inst.shards.end(), [](const auto &a, const auto &b) { return a.rank < b.rank; });
+        inst.context_token_limit = c.context_token_limit;
+        return accept({InstanceCreated{std::move(inst)}});
+    }
     std::vector<NodeId> nodes = c.node_ids;
     if (nodes.empty()) {
         const NodeId n = least_loaded_node(s);

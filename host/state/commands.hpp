@@ -9,10 +9,14 @@
 namespace skulk::state {
 
 // Place one instance of a model. Empty node_ids: the master chooses.
+// Non-empty shards: a layout the placement planner made (host/placement);
+// the master re-checks its structure and membership and uses it as is.
 struct PlaceInstance {
     std::string model_id;
     std::vector<NodeId> node_ids;
     std::string sharding = "Pipeline";
+    std::vector<ShardAssignment> shards;
+    int64_t context_token_limit = 0;
 };
 struct DeleteInstance { InstanceId instance_id; };
 struct CreateTask { TaskId task_id; InstanceId instance_id; };
