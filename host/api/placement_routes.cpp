@@ -19,7 +19,11 @@ using namespace std::chrono_literals;
 constexpr auto kInfoWait = 15s;
 constexpr auto kInfoPoll = 200ms;
 
-std::vector<placement::NodeFacts> node_facts(const cluster::View &v) {
+std::vector<placement::NodeFacts> node_facts(const cluster::View &v, const cards::CardStore &cards) {
+    const auto reserved = placement::reservations(v.state, [&](const std::string &model_id) -> std::optional<placement::ModelFacts> {
+        if (auto card = cards.find(model_id)) return placement::model_facts(*card);
+        return std::nullopt;
+    });
     std::vector<placement::NodeFacts> out;
     for (const auto &[id, _] : v.state.nodes) {
         placement::NodeFacts n;
@@ -28,6 +32,7 @@ std::vector<placement::NodeFacts> node_facts(const cluster::View &v) {
             n.has_telemetry = true;
             n.reading = it->second.reading;
         }
+        if (auto it = reserved.find(id); it != reserved.end()) n.reserved_bytes = it->second;
         out.push_back(std::move(n));
     }
     return out;
@@ -133,7 +138,7 @@ void place_instance(cluster::Node &node, cards::CardStore &cards, const HttpRequ
     placement::Outcome o;
     for (;;) {
         const auto view = node.view();
-        auto nodes = node_facts(view);
+        auto nodes = node_facts(view, cards);
         placement::Request r = preq;
         if (!node_ids.empty()) // pinned: every other member is out
             for (const auto &n : nodes)
@@ -176,7 +181,7 @@ void previews(cluster::Node &node, cards::CardStore &cards, const HttpRequest &r
             if (!id.empty()) base.excluded.insert(id);
     }
     const auto facts = placement::model_facts(*card);
-    const auto nodes = node_facts(node.view());
+    const auto nodes = node_facts(node.view(), cards);
     json list = json::array();
     for (const char *sharding : {"Pipeline", "Tensor"}) {
         placement::Request r = base;
@@ -246,7 +251,7 @@ void create_instance(cluster::Node &node, cards::CardStore &cards, const HttpReq
             return res.send_error(400, "instance.contextTokenLimit must be an integer", "invalid_request_error", "contextTokenLimit");
         inst.context_token_limit = j["contextTokenLimit"].get<int64_t>();
     }
-    if (auto e = placement::check_instance(facts, node_facts(node.view()), inst); !e.empty())
+    if (auto e = placement::check_instance(facts, node_facts(node.view(), cards), inst); !e.empty())
         return res.send_error(400, e, "invalid_request_error", "invalid_placement");
     state::PlaceInstance cmd;
     cmd.model_id = inst.model_id;

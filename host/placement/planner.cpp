@@ -51,12 +51,13 @@ struct Trial {
     long pref_sum = 0;
 };
 
-std::string arithmetic(const ModelFacts &m, const std::string &node, int layers, uint64_t usable) {
+std::string arithmetic(const ModelFacts &m, const std::string &node, int layers, uint64_t usable, uint64_t reserved) {
     const Admission a = admission(m, layers);
+    const std::string held = reserved ? " (" + human_bytes(reserved) + " more is promised to instances still loading)" : "";
     return "node " + node + " needs " + human_bytes(a.total()) + " for " + std::to_string(layers) + " layer" +
            (layers == 1 ? "" : "s") + " (weights " + human_bytes(a.weights) + " incl. engine overhead + KV " +
            human_bytes(a.kv) + " for " + std::to_string(m.context_tokens) + " tokens + floor " + human_bytes(a.floor) +
-           "), has " + human_bytes(usable) + " usable";
+           "), has " + human_bytes(usable) + " usable" + held;
 }
 
 Trial try_set(const ModelFacts &m, std::vector<const Candidate *> set, const std::string &sharding) {
@@ -88,7 +89,7 @@ Trial try_set(const ModelFacts &m, std::vector<const Candidate *> set, const std
         t.plan.memory_delta_by_node[sh.node_id] = need;
         if (need > c->usable) {
             t.fits = false;
-            t.shortfalls.push_back(arithmetic(m, sh.node_id, layers[r], c->usable));
+            t.shortfalls.push_back(arithmetic(m, sh.node_id, layers[r], c->usable, c->node->reserved_bytes));
         }
         t.total_usable += c->usable;
         t.pref_sum += c->pref_rank;
@@ -180,7 +181,7 @@ std::optional<Outcome> candidates(const ModelFacts &m, const std::vector<NodeFac
         int32_t score = 0;
         for (const auto &b : n->reading.backends)
             if (b.tag == backend) score = std::max(score, b.score);
-        cands.push_back(Candidate{n, backend, preference_rank(m, backend), score, usable_bytes(n->reading)});
+        cands.push_back(Candidate{n, backend, preference_rank(m, backend), score, usable_bytes(*n)});
     }
     if (cands.empty())
         return fail(FailureKind::NoCompatibleBackend, "no node has a compatible backend (card wants [" + join(m.compatible_backends) +
@@ -211,6 +212,40 @@ Outcome from_trial(const ModelFacts &m, Trial t) {
 
 uint64_t usable_bytes(const telemetry::Reading &r) {
     return r.gpu_memory_available ? *r.gpu_memory_available : r.ram_available;
+}
+
+uint64_t usable_bytes(const NodeFacts &n) {
+    const uint64_t u = usable_bytes(n.reading);
+    return u > n.reserved_bytes ? u - n.reserved_bytes : 0;
+}
+
+std::map<std::string, uint64_t> reservations(const state::State &s,
+                                             const std::function<std::optional<ModelFacts>(const std::string &)> &facts_of) {
+    std::map<std::string, uint64_t> out;
+    for (const auto &[iid, inst] : s.instances) {
+        std::optional<ModelFacts> facts;
+        bool looked = false;
+        for (const auto &sh : inst.shards) {
+            bool loaded = false;
+            for (const auto &[rid, r] : s.runners) {
+                if (r.instance_id != iid || r.node_id != sh.node_id) continue;
+                using P = state::RunnerPhase;
+                // Loaded and later: the memory shows in the node's reading.
+                // Failed / shutting down: it is being given back.
+                loaded = r.phase == P::Loaded || r.phase == P::WarmingUp || r.phase == P::Ready || r.phase == P::Running ||
+                         r.phase == P::Failed || r.phase == P::ShuttingDown || r.phase == P::Shutdown;
+            }
+            if (loaded) continue;
+            if (!looked) {
+                facts = facts_of(inst.model_id);
+                looked = true;
+            }
+            if (!facts || facts->n_layers == 0) continue;
+            const int last = sh.last_layer == -1 ? int(facts->n_layers) - 1 : sh.last_layer;
+            out[sh.node_id] += admission(*facts, last - sh.first_layer + 1).total();
+        }
+    }
+    return out;
 }
 
 const char *to_string(FailureKind k) {
@@ -351,7 +386,7 @@ std::string check_instance(const ModelFacts &m, const std::vector<NodeFacts> &no
             return "backend " + s.backend + " is not compatible with " + m.model_id + " (card wants [" + join(m.compatible_backends) + "])";
         if (!offers(it->reading, s.backend)) return "node " + s.node_id + " does not offer backend " + s.backend;
         const int layers = (s.last_layer == -1 ? int(m.n_layers) - 1 : s.last_layer) - s.first_layer + 1;
-        if (admission(m, layers).total() > usable_bytes(it->reading)) return arithmetic(m, s.node_id, layers, usable_bytes(it->reading));
+        if (admission(m, layers).total() > usable_bytes(*it)) return arithmetic(m, s.node_id, layers, usable_bytes(*it), it->reserved_bytes);
     }
     return "";
 }

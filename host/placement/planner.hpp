@@ -8,6 +8,7 @@
 #include "state/types.hpp"
 #include "telemetry/reading.hpp"
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -21,11 +22,23 @@ struct NodeFacts {
     std::string node_id;
     bool has_telemetry = false;                 // false: its reading has not arrived yet
     telemetry::Reading reading;                 // meaningful when has_telemetry
+    // Promised to instances placed here whose runners have not loaded yet
+    // (their memory is not out of MemAvailable yet); see reservations().
+    uint64_t reserved_bytes = 0;
 };
 
 // Memory the planner may use on a node: the GPU's available memory where a
 // discrete GPU reports it, else MemAvailable.
 uint64_t usable_bytes(const telemetry::Reading &r);
+// The same, less what is reserved for instances still loading (never below 0).
+uint64_t usable_bytes(const NodeFacts &n);
+
+// Per node, the admission of every shard placed there whose runner has not
+// reached Loaded yet (no runner, Idle, Connecting, Connected, Loading).
+// facts_of returns the model facts of a model id (nullopt: no card, nothing
+// reserved).
+std::map<std::string, uint64_t> reservations(const state::State &s,
+                                             const std::function<std::optional<ModelFacts>(const std::string &)> &facts_of);
 
 struct Request {
     std::string sharding = "Pipeline";

@@ -113,6 +113,15 @@ test('memory, backends and exclusions decide the plan; a model too big for one n
     ]);
     assert.deepEqual(pipe[1].instance.shards, inst.shards);
 
+    // No runner loads it here (the worker is muted in cluster tests), so its
+    // memory stays promised: the same model does not fit a second time.
+    const again = await front.post('/place_instance', { model_id: 'big-model' });
+    assert.equal(again.status, 400, again.text);
+    assert.match(again.json.error.message, /promised to instances still loading/);
+    const del = await front.request('DELETE', `/instance/${id}`);
+    assert.equal(del.status, 200, del.text);
+    await waitFor(async () => !(await state(front)).instances[id], { what: 'the instance deleted' });
+
     // Too little memory anywhere: 400 naming the per-node arithmetic of the widest set.
     const tooBig = await front.post('/place_instance', { model_id: 'huge-model' });
     assert.equal(tooBig.status, 400, tooBig.text);

@@ -252,3 +252,36 @@ TEST(CheckInstance, BackendAndMemoryOfEveryShard) {
     other.shards[1].node_id = "ghost";
     EXPECT_NE(check_instance(m, nodes, other).find("ghost is not a member"), std::string::npos);
 }
+
+TEST(Reservations, InstancesStillLoadingHoldTheirMemory) {
+    const auto m = model(8, 4 * GB, 0, 512);
+    state::State s;
+    state::Instance inst;
+    inst.id = "i1";
+    inst.model_id = "m";
+    inst.shards = {{"a", 0, 2, 0, 5, "cpu_blas-cpu"}, {"b", 1, 2, 6, 7, "cpu_blas-cpu"}};
+    s.instances["i1"] = inst;
+    state::Instance other = inst;
+    other.id = "i2";
+    other.model_id = "no-card";
+    s.instances["i2"] = other;
+    // b's runner has loaded: its memory is already out of b's MemAvailable.
+    s.runners["r-b"] = state::RunnerStatus{"r-b", "i1", "b", state::RunnerPhase::Ready, 2, 2, ""};
+    s.runners["r-a"] = state::RunnerStatus{"r-a", "i1", "a", state::RunnerPhase::Loading, 3, 6, ""};
+    const auto r = reservations(s, [&](const std::string &id) -> std::optional<ModelFacts> {
+        if (id == "m") return m;
+        return std::nullopt;
+    });
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r.at("a"), need(m, 6));
+
+    // The planner sees a's memory less the reservation.
+    NodeFacts a = node("a", 8 * GB);
+    a.reserved_bytes = r.at("a");
+    EXPECT_EQ(usable_bytes(a), 8 * GB - need(m, 6));
+    auto o = plan(m, {a}, {});
+    ASSERT_FALSE(o.ok());
+    EXPECT_NE(o.message.find("promised to instances still loading"), std::string::npos) << o.message;
+    a.reserved_bytes = 100 * GB;
+    EXPECT_EQ(usable_bytes(a), 0u);
+}
