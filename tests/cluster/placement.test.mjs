@@ -5,6 +5,7 @@
 // in docs/architecture.md "## Placement", not read back from the daemon.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { startDaemon as startPlainDaemon } from '../harness/daemon.mjs';
 import { startDaemon, freePortPair, uniqueNamespace, waitForAgreement, stopAll, state, endpoint, waitFor } from './cluster_helpers.mjs';
 
 const GB = 1e9;
@@ -192,5 +193,31 @@ test('a node without telemetry keeps placement pending (503 after 15 s) unless i
     assert.deepEqual(inst.shards.map((s) => s.nodeId), [front.nodeId]);
   } finally {
     await stopAll(ds);
+  }
+});
+
+test('request errors: unknown model 404 (outside the cluster-core test hook), malformed fields 400', async () => {
+  // The plain harness: no SKULK_TEST_NO_STATE_LISTENERS, so a model id
+  // without a card is not placed as a placeholder.
+  const d = await startPlainDaemon({ env: { SKULK_NAMESPACE: uniqueNamespace('place-errors'), SKULK_TELEMETRY_BACKENDS: 'cpu_blas-cpu:1' } });
+  try {
+    const unknown = await d.post('/place_instance', { model_id: 'no-such-model' });
+    assert.equal(unknown.status, 404, unknown.text);
+    assert.match(unknown.json.error.message, /no model card for no-such-model/);
+    for (const [body, field] of [[{ model_id: 'stories260k', min_nodes: 0 }, /min_nodes/],
+                                 [{ model_id: 'stories260k', excluded_nodes: 'a' }, /excluded_nodes/],
+                                 [{ model_id: 'stories260k', sharding: 'Diagonal' }, /Diagonal/],
+                                 [{ model_id: 5 }, /model_id/]]) {
+      const r = await d.post('/place_instance', body);
+      assert.equal(r.status, 400, r.text);
+      assert.match(r.json.error.message, field);
+    }
+    const noShards = await d.post('/instance', { instance: { modelId: 'stories260k', shards: [] } });
+    assert.equal(noShards.status, 400, noShards.text);
+    assert.match(noShards.json.error.message, /shards/);
+    const missing = await d.get('/instance/previews');
+    assert.equal(missing.status, 400, missing.text);
+  } finally {
+    await d.stop();
   }
 });
