@@ -146,6 +146,9 @@ int Daemon::run() {
         api::HttpOptions http_options;
         http_options.bind_address = d.options.api_bind;
         http_options.port = d.options.api_port;
+        // A streaming inference request holds one civetweb thread for its
+        // whole life: room for 64 concurrent streams plus the other routes.
+        http_options.threads = 128;
         d.http = std::make_unique<api::HttpServer>(http_options);
         d.register_routes(*d.http);
         try {

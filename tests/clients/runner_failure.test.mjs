@@ -1,0 +1,115 @@
+// Runner failures seen through the API: a runner killed with SIGKILL in the
+// middle of a stream ends that stream with a terminal error within 6 s, the
+// daemon survives and serves again once the supervisor has restarted the
+// runner; a runner that crashes three times within a minute (a corrupt GGUF)
+// gets its instance given up, with the reason in /events.
+//
+//   node --test tests/clients/runner_failure.test.mjs
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { waitFor } from '../harness/daemon.mjs';
+import { MODEL, startServing, servingSkip, runnerPids, waitReady } from './serving_helpers.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+if (!existsSync(join(here, 'node_modules', 'openai')))
+  throw new Error('tests/clients/node_modules is missing: run `npm ci` in tests/clients (deployment/dev.sh deps does it)');
+const { default: OpenAI, APIError } = await import('openai');
+
+let daemon;
+let client;
+let tmp;
+
+before(async () => {
+  if (servingSkip) return;
+  tmp = mkdtempSync(join(tmpdir(), 'skulk-runner-failure-'));
+  daemon = await startServing();
+  client = new OpenAI({ baseURL: `${daemon.baseUrl}/v1`, apiKey: 'not-needed', maxRetries: 0, timeout: 60000 });
+});
+
+after(async () => {
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  if (!daemon) return;
+  const r = await daemon.stop({ timeoutMs: 20000 });
+  assert.equal(r.timedOut, false);
+});
+
+test('kill -9 of the runner mid-stream: a terminal error within 6 s, then served again', { skip: servingSkip }, async () => {
+  const [pid] = runnerPids(daemon.pid);
+  assert.ok(pid, 'the daemon has a skulk-runner child');
+  // Many long streams at once, so that generation is still running when the kill lands.
+  const N = 16;
+  const started = [];
+  const streams = Array.from({ length: N }, async () => {
+    const s = await client.completions.create({ model: MODEL, prompt: 'Once upon a time', max_tokens: 450, temperature: 1,
+      stream: true });
+    let resolveFirst;
+    started.push(new Promise((r) => (resolveFirst = r)));
+    let chunks = 0;
+    try {
+      for await (const c of s) {
+        if (chunks++ === 0) resolveFirst();
+        void c;
+      }
+      resolveFirst();
+      return { ok: true, chunks };
+    } catch (e) {
+      resolveFirst();
+      return { ok: false, error: e, at: performance.now(), chunks };
+    }
+  });
+  await waitFor(() => started.length === N, { timeoutMs: 30000, what: 'all streams answered' });
+  await Promise.race(started);
+  const killedAt = performance.now();
+  process.kill(pid, 'SIGKILL');
+  const results = await Promise.all(streams);
+  const failed = results.filter((r) => !r.ok);
+  assert.ok(failed.length > 0, `some stream was still running when the runner died (${JSON.stringify(results.map((r) => r.chunks))})`);
+  for (const f of failed) {
+    assert.ok(f.error instanceof APIError, String(f.error));
+    assert.match(f.error.message, /may be retried/);
+    assert.ok(f.at - killedAt < 6000, `terminal error ${Math.round(f.at - killedAt)} ms after the kill`);
+  }
+  // The daemon survived; the supervisor starts a new runner and the model serves again.
+  assert.equal((await daemon.get('/healthz')).status, 200);
+  await waitFor(() => {
+    const now = runnerPids(daemon.pid);
+    return now.length === 1 && now[0] !== pid;
+  }, { timeoutMs: 30000, what: 'a new runner process' });
+  await waitReady(daemon);
+  const r = await client.completions.create({ model: MODEL, prompt: 'Once upon a time', max_tokens: 8, temperature: 0 });
+  assert.ok(r.choices[0].text.length > 0);
+});
+
+test('a runner that crashes three times in a minute gives its instance up, with the reason', { skip: servingSkip }, async () => {
+  const corrupt = join(tmp, 'corrupt.gguf');
+  // GGUF magic and version, then garbage: the runner fails while loading.
+  writeFileSync(corrupt, Buffer.concat([Buffer.from('GGUF'), Buffer.from([3, 0, 0, 0]), Buffer.alloc(4096, 0xa5)]));
+  const id = `corrupt-${process.pid}`;
+  const add = await daemon.post('/models/add', {
+    model_id: id, n_layers: 5, hidden_size: 64, num_key_value_heads: 4, context_length: 512, storage_size: 4104,
+    tasks: ['TextGeneration'],
+    source: { path: corrupt }, placement: { compatible_backends: ['cpu_blas-cpu'] },
+  });
+  assert.equal(add.status, 200, add.text);
+  const placed = await daemon.post('/place_instance', { model_id: id });
+  assert.equal(placed.status, 200, placed.text);
+  const instanceId = placed.json.instance_id;
+  assert.ok(instanceId);
+  // Three failures, then the breaker: a Failed runner status with the reason, and the instance deleted.
+  const failedEvent = await waitFor(async () => {
+    const ev = (await daemon.get('/events')).json.events;
+    return ev.find((e) => e.type === 'RunnerStatusUpdated' && e.event.instanceId === instanceId && e.event.status.kind === 'Failed');
+  }, { timeoutMs: 60000, what: 'a Failed runner status for the corrupt model' });
+  assert.match(failedEvent.event.status.errorMessage, /3 failures within 60 s; gave up/);
+  await waitFor(async () => !(await daemon.get('/state')).json.instances[instanceId],
+    { timeoutMs: 15000, what: 'the given-up instance deleted' });
+  const deleted = (await daemon.get('/events')).json.events.find((e) => e.type === 'InstanceDeleted' && e.event.instanceId === instanceId);
+  assert.ok(deleted, 'InstanceDeleted in /events');
+  // The bundled model is untouched.
+  const r = await client.completions.create({ model: MODEL, prompt: 'Once', max_tokens: 4, temperature: 0 });
+  assert.ok(r.usage.completion_tokens > 0);
+});
