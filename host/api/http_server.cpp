@@ -196,7 +196,10 @@ void HttpServer::start() {
     const std::string threads = std::to_string(options_.threads);
     const char *opts[] = {"listening_ports", ports.c_str(), "num_threads", threads.c_str(),
                           "enable_keep_alive", "yes", "keep_alive_timeout_ms", "500",
-                          "request_timeout_ms", "600000", nullptr};
+                          "request_timeout_ms", "600000",
+                          // Streams write one small chunk per token: without
+                          // TCP_NODELAY Nagle + delayed ACK stall them ~40 ms.
+                          "tcp_nodelay", "1", nullptr};
     mg_callbacks callbacks{};
     callbacks.begin_request = begin_request;
     char error_text[256] = {0};
