@@ -1,0 +1,103 @@
+#include "api/runner_client.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <set>
+#include <thread>
+#include <unistd.h>
+
+using namespace skulk::api;
+
+TEST(RunnerEventHead, ReadsTypeCommandIdAndVersionOnly) {
+    RunnerEventHead h;
+    ASSERT_TRUE(read_event_head(R"({"v":1,"type":"delta","command_id":"cmd-1","text":"a \"type\":\"x\""})", h));
+    EXPECT_EQ(h.type, "delta");
+    EXPECT_EQ(h.command_id, "cmd-1");
+    EXPECT_EQ(h.version, 1);
+    // Nested fields with the same names do not count.
+    ASSERT_TRUE(read_event_head(R"({"usage":{"type":"inner","command_id":"no"},"type":"done","v":2})", h));
+    EXPECT_EQ(h.type, "done");
+    EXPECT_EQ(h.command_id, "");
+    EXPECT_EQ(h.version, 2);
+    // Fields are cleared between reads.
+    ASSERT_TRUE(read_event_head(R"({"type":"keepalive"})", h));
+    EXPECT_EQ(h.version, -1);
+}
+
+TEST(RunnerEventHead, RejectsNonObjectsAndMissingType) {
+    RunnerEventHead h;
+    EXPECT_FALSE(read_event_head("", h));
+    EXPECT_FALSE(read_event_head("[1,2]", h));
+    EXPECT_FALSE(read_event_head(R"({"type":)", h));
+    EXPECT_FALSE(read_event_head(R"({"v":1})", h));
+    EXPECT_FALSE(read_event_head(R"({"type":7})", h));
+}
+
+TEST(RunnerMessages, AreValidJsonWithVersion) {
+    const auto g = nlohmann::json::parse(generate_message("cmd-\"x", R"({"kind":"completion","prompt":"hi"})"));
+    EXPECT_EQ(g["v"], 1);
+    EXPECT_EQ(g["op"], "generate");
+    EXPECT_EQ(g["command_id"], "cmd-\"x");
+    EXPECT_EQ(g["request"]["prompt"], "hi");
+    const auto c = nlohmann::json::parse(cancel_message("cmd-2"));
+    EXPECT_EQ(c["op"], "cancel");
+    EXPECT_EQ(c["command_id"], "cmd-2");
+    EXPECT_EQ(nlohmann::json::parse(ping_message())["op"], "ping");
+}
+
+TEST(RequestTable, CancelReachesTheFlagOnlyWhileInFlight) {
+    RequestTable t;
+    auto flag = t.add("cmd-a");
+    EXPECT_EQ(t.size(), 1u);
+    EXPECT_FALSE(t.cancel("cmd-b"));
+    EXPECT_FALSE(flag->load());
+    EXPECT_TRUE(t.cancel("cmd-a"));
+    EXPECT_TRUE(flag->load());
+    t.remove("cmd-a");
+    EXPECT_FALSE(t.cancel("cmd-a"));
+    EXPECT_EQ(t.size(), 0u);
+}
+
+TEST(CommandIds, AreDistinct) {
+    std::set<std::string> ids;
+    for (int i = 0; i < 1000; ++i) ids.insert(new_command_id());
+    EXPECT_EQ(ids.size(), 1000u);
+    EXPECT_EQ(ids.begin()->rfind("cmd-", 0), 0u);
+}
+
+// A real ROUTER on ipc answering like a runner: the connection sends a
+// frame, the ROUTER sees the DEALER identity, and the reply comes back.
+TEST(RunnerConnection, TalksToARouterOverIpc) {
+    const auto dir = std::filesystem::temp_directory_path() / ("skulk-rc-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    const std::string endpoint = "ipc://" + (dir / "r0.sock").string();
+    zmq::context_t ctx{1};
+    zmq::socket_t router(ctx, zmq::socket_type::router);
+    router.set(zmq::sockopt::linger, 0);
+    router.bind(endpoint);
+    std::thread runner([&] {
+        zmq::message_t id, body;
+        ASSERT_TRUE(router.recv(id));
+        ASSERT_TRUE(router.recv(body));
+        const auto req = nlohmann::json::parse(body.to_string());
+        const std::string reply = nlohmann::json{{"v", 1}, {"type", "start"}, {"command_id", req["command_id"]}}.dump();
+        router.send(id, zmq::send_flags::sndmore);
+        router.send(zmq::buffer(reply));
+    });
+    RunnerConnection conn(ctx, endpoint);
+    ASSERT_TRUE(conn.send(generate_message("cmd-9", "{}")));
+    std::string frame;
+    ASSERT_TRUE(conn.receive(frame, std::chrono::seconds(10)));
+    runner.join();
+    RunnerEventHead h;
+    ASSERT_TRUE(read_event_head(frame, h));
+    EXPECT_EQ(h.type, "start");
+    EXPECT_EQ(h.command_id, "cmd-9");
+    // Nothing more: receive times out instead of blocking.
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_FALSE(conn.receive(frame, std::chrono::milliseconds(50)));
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(40));
+    std::filesystem::remove_all(dir);
+}
