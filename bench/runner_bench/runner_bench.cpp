@@ -1,0 +1,166 @@
+// runner_bench: how fast skulk-runner decodes compared with skulk-generate.
+//   runner_bench [--model F] [--threads N] [-n TOKENS] [--streams 1,8,32,64]
+// Prints skulk-generate's decode tok/s, then for each concurrency the
+// runner's per-stream decode tok/s (tokens after the first / time from the
+// first delta to done, as skulk-generate counts) and aggregate tok/s
+// (all completion tokens / wall time from send to the last done).
+#include "model/gguf.hpp"
+#include "model/vocab.hpp"
+
+#include <boost/program_options.hpp>
+#include <nlohmann/json.hpp>
+#include <zmq.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <fcntl.h>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+namespace po = boost::program_options;
+using json = nlohmann::json;
+using clk = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string shell_quote(const std::string &s) {
+    std::string q = "'";
+    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+}
+
+double generate_decode_tps(const fs::path &bin, const std::string &model, int threads, int n, const std::string &prompt) {
+    const std::string cmd = shell_quote((bin / "skulk-generate").string()) + " --plugin-dir " +
+                            shell_quote((bin / "plugins").string()) + " --model " + shell_quote(model) +
+                            " --greedy --ignore-eos --json --ctx 2048 --threads " + std::to_string(threads) + " -n " +
+                            std::to_string(n) + " --prompt " + shell_quote(prompt) + " 2>/dev/null";
+    FILE *f = popen(cmd.c_str(), "r");
+    std::string out;
+    char buf[4096];
+    for (size_t k; f && (k = fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, k);
+    if (!f || pclose(f) != 0) throw std::runtime_error("skulk-generate failed: " + out);
+    return json::parse(out).at("decode_tokens_per_s").get<double>();
+}
+
+struct Stream {
+    clk::time_point first, done;
+    int tokens = 0;
+    bool ended = false;
+};
+
+} // namespace
+
+int main(int argc, char **argv) {
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);
+    const fs::path bin = fs::canonical("/proc/self/exe").parent_path();
+    std::string model = (bin.parent_path().parent_path() / "cards" / "models" / "stories260K.gguf").string();
+    std::string streams_flag = "1,8,32,64";
+    int threads = 2, n = 256;
+    po::options_description desc("runner_bench");
+    desc.add_options()("help,h", "help")("model", po::value(&model), "GGUF model")(
+        "threads", po::value(&threads), "engine threads (both tools)")("n,n", po::value(&n), "tokens per stream")(
+        "streams", po::value(&streams_flag), "concurrency levels, comma-separated");
+    po::variables_map vm;
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    po::notify(vm);
+    if (vm.count("help")) {
+        std::cout << desc;
+        return 0;
+    }
+    std::vector<int> levels;
+    std::stringstream ss(streams_flag);
+    for (std::string s; std::getline(ss, s, ',');) levels.push_back(std::stoi(s));
+    int max_level = 1;
+    for (int l : levels) max_level = std::max(max_level, l);
+
+    const std::string prompt = "Once upon a time";
+    const auto file = skulk::model::GgufFile::open(model);
+    const auto vocab = skulk::model::Vocab::from_gguf(*file);
+    json bias = json::object();
+    for (int32_t id = 0; id < static_cast<int32_t>(vocab->n_tokens()); ++id)
+        if (vocab->is_eog(id)) bias[std::to_string(id)] = -100.0; // run for exactly n tokens
+
+    const double gen_tps = generate_decode_tps(bin, model, threads, n, prompt);
+    std::printf("model %s, %d threads, %d tokens per stream\n", fs::path(model).filename().c_str(), threads, n);
+    std::printf("skulk-generate decode: %.1f tok/s\n", gen_tps);
+
+    char dir[] = "/tmp/runner-bench-XXXXXX";
+    if (!mkdtemp(dir)) return 1;
+    const std::string endpoint = std::string("ipc://") + dir + "/r0.sock";
+    const pid_t pid = fork();
+    if (pid == 0) {
+        const std::string exe = (bin / "skulk-runner").string(), plugins = (bin / "plugins").string();
+        const std::string th = std::to_string(threads), seqs = std::to_string(max_level);
+        const int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 2);
+        execl(exe.c_str(), exe.c_str(), "--model", model.c_str(), "--backend", "cpu_blas-cpu", "--plugin-dir",
+              plugins.c_str(), "--endpoint", endpoint.c_str(), "--instance-id", "bench", "--ctx", "2048", "--threads",
+              th.c_str(), "--n-seq-max", seqs.c_str(), "--verbose=-1", static_cast<char *>(nullptr));
+        _exit(127);
+    }
+    zmq::context_t ctx;
+    zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
+    dealer.set(zmq::sockopt::linger, 0);
+    dealer.connect(endpoint);
+    // Ready: ping until the runner says so.
+    for (bool ready = false; !ready;) {
+        if (waitpid(pid, nullptr, WNOHANG) == pid) {
+            std::fprintf(stderr, "runner_bench: skulk-runner exited before it was ready\n");
+            return 1;
+        }
+        dealer.send(zmq::buffer(std::string(R"({"v":1,"op":"ping"})")), zmq::send_flags::none);
+        zmq::pollitem_t it{dealer.handle(), 0, ZMQ_POLLIN, 0};
+        if (zmq::poll(&it, 1, std::chrono::milliseconds(200)) > 0) {
+            zmq::message_t m;
+            (void)dealer.recv(m);
+            ready = json::parse(m.to_string_view()).value("ready", false);
+        }
+    }
+    for (int level : levels) {
+        std::map<std::string, Stream> streams;
+        const auto t0 = clk::now();
+        for (int i = 0; i < level; ++i) {
+            const std::string id = "b" + std::to_string(level) + "-" + std::to_string(i);
+            json req = {{"kind", "completion"}, {"model", "m"},  {"prompt", prompt},  {"stream", true},
+                        {"stream_include_usage", false}, {"max_tokens", n}, {"temperature", 0}, {"logit_bias", bias}};
+            dealer.send(zmq::buffer(json{{"v", 1}, {"op", "generate"}, {"command_id", id}, {"request", req}}.dump()),
+                        zmq::send_flags::none);
+            streams[id];
+        }
+        for (int open = level; open > 0;) {
+            zmq::message_t m;
+            (void)dealer.recv(m);
+            const auto now = clk::now();
+            const json e = json::parse(m.to_string_view());
+            Stream &s = streams[e.value("command_id", "")];
+            const std::string type = e.value("type", "");
+            if (type == "delta" && s.first == clk::time_point{}) s.first = now;
+            if (type == "done" || type == "error") {
+                s.done = now;
+                s.ended = true;
+                s.tokens = type == "done" ? e.at("usage").at("completion_tokens").get<int>() : 0;
+                --open;
+            }
+        }
+        const auto t1 = clk::now();
+        double per_stream = 0;
+        int total = 0;
+        for (auto &[id, s] : streams) {
+            total += s.tokens;
+            per_stream += (s.tokens - 1) / std::chrono::duration<double>(s.done - s.first).count();
+        }
+        std::printf("runner %2d stream(s): per-stream decode %.1f tok/s, aggregate %.1f tok/s\n", level,
+                    per_stream / level, total / std::chrono::duration<double>(t1 - t0).count());
+    }
+    kill(pid, SIGTERM);
+    waitpid(pid, nullptr, 0);
+    fs::remove_all(dir);
+    return 0;
+}
