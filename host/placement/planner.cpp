@@ -60,7 +60,9 @@ std::string arithmetic(const ModelFacts &m, const std::string &node, int layers,
            "), has " + human_bytes(usable) + " usable" + held;
 }
 
-Trial try_set(const ModelFacts &m, std::vector<const Candidate *> set, const std::string &sharding) {
+// explain: write the per-node arithmetic of every shortfall (only for the
+// set an error message reports; formatting is most of a trial's cost).
+Trial try_set(const ModelFacts &m, std::vector<const Candidate *> set, const std::string &sharding, bool explain) {
     std::sort(set.begin(), set.end(), [](const Candidate *a, const Candidate *b) {
         if (a->usable != b->usable) return a->usable > b->usable;
         return a->node->node_id < b->node->node_id;
@@ -89,7 +91,7 @@ Trial try_set(const ModelFacts &m, std::vector<const Candidate *> set, const std
         t.plan.memory_delta_by_node[sh.node_id] = need;
         if (need > c->usable) {
             t.fits = false;
-            t.shortfalls.push_back(arithmetic(m, sh.node_id, layers[r], c->usable, c->node->reserved_bytes));
+            if (explain) t.shortfalls.push_back(arithmetic(m, sh.node_id, layers[r], c->usable, c->node->reserved_bytes));
         }
         t.total_usable += c->usable;
         t.pref_sum += c->pref_rank;
@@ -107,15 +109,17 @@ bool better(const Trial &a, const Trial &b) {
 // Not fitting: the set with the most memory, for the error message.
 Trial best_of_size(const ModelFacts &m, const std::vector<Candidate> &cands, size_t k, const std::string &sharding) {
     const size_t n = std::min(cands.size(), kMaxSearchNodes);
-    std::optional<Trial> best_fit, best_miss;
-    std::vector<const Candidate *> pick;
+    std::optional<Trial> best_fit;
+    uint64_t best_miss_usable = 0;
+    std::vector<const Candidate *> pick, best_miss;
     std::function<void(size_t)> walk = [&](size_t from) {
         if (pick.size() == k) {
-            Trial t = try_set(m, pick, sharding);
+            Trial t = try_set(m, pick, sharding, false);
             if (t.fits) {
                 if (!best_fit || better(t, *best_fit)) best_fit = std::move(t);
-            } else if (!best_miss || t.total_usable > best_miss->total_usable) {
-                best_miss = std::move(t);
+            } else if (best_miss.empty() || t.total_usable > best_miss_usable) {
+                best_miss = pick;
+                best_miss_usable = t.total_usable;
             }
             return;
         }
@@ -126,7 +130,7 @@ Trial best_of_size(const ModelFacts &m, const std::vector<Candidate> &cands, siz
         }
     };
     walk(0);
-    return best_fit ? *best_fit : *best_miss;
+    return best_fit ? *best_fit : try_set(m, best_miss, sharding, true);
 }
 
 Outcome fail(FailureKind k, std::string msg) {
