@@ -195,7 +195,10 @@ void HttpServer::start() {
     const std::string ports = options_.bind_address + ":" + std::to_string(options_.port);
     const std::string threads = std::to_string(options_.threads);
     const char *opts[] = {"listening_ports", ports.c_str(), "num_threads", threads.c_str(),
-                          "enable_keep_alive", "yes", "keep_alive_timeout_ms", "500",
+                          // Idle keep-alive longer than clients' own idle timeouts
+                          // (undici/node 4-5 s): a server that closes first races a
+                          // client reusing the socket ("other side closed").
+                          "enable_keep_alive", "yes", "keep_alive_timeout_ms", "10000",
                           "request_timeout_ms", "600000",
                           // Streams write one small chunk per token: without
                           // TCP_NODELAY Nagle + delayed ACK stall them ~40 ms.
