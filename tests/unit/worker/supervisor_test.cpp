@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <mutex>
+
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -307,4 +309,24 @@ TEST(Supervisor, RunnerDiesWithItsParent) {
     EXPECT_FALSE(std::filesystem::exists("/proc/" + std::to_string(runner)));
     ::prctl(PR_SET_CHILD_SUBREAPER, 0);
     expect_no_children();
+}
+
+// The worker maps the runner's own phase lines onto /state: on_report sees
+// each one ("loading", "chatter") with its detail, in order, but not "ready".
+TEST(Supervisor, OnReportGetsEveryReportedPhaseLine) {
+    std::mutex m;
+    std::vector<std::pair<std::string, std::string>> seen;
+    auto o = options({"--chatter", "3"});
+    o.on_report = [&](const std::string &phase, const std::string &detail) {
+        std::lock_guard lk(m);
+        seen.emplace_back(phase, detail);
+    };
+    RunnerSupervisor sup(std::move(o));
+    sup.start();
+    ASSERT_TRUE(sup.wait_for_phase(RunnerPhase::ready, 20s));
+    sup.stop();
+    std::lock_guard lk(m);
+    ASSERT_GE(seen.size(), 4u); // the fake may report more while it stops
+    EXPECT_EQ(seen[0], std::make_pair(std::string("loading"), std::string("weights 0/5")));
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(seen[size_t(i) + 1], std::make_pair(std::string("chatter"), std::to_string(i)));
 }
