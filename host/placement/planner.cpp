@@ -157,7 +157,8 @@ std::optional<Outcome> candidates(const ModelFacts &m, const std::vector<NodeFac
     if (uint32_t(req.min_nodes) > m.n_layers)
         return fail(FailureKind::BadRequest, "min_nodes " + std::to_string(req.min_nodes) + " exceeds the " +
                                                  std::to_string(m.n_layers) + " layers of " + m.model_id + " (each rank needs a layer)");
-    if (nodes.empty()) return fail(FailureKind::NotEnoughNodes, "not enough nodes (min_nodes " + std::to_string(req.min_nodes) + ", 0 available): no cluster members are known yet");
+    // A daemon that just started has not seen its own join yet: wait, like for telemetry.
+    if (nodes.empty()) return fail(FailureKind::InfoPending, "info pending: no cluster members are known yet");
 
     std::vector<const NodeFacts *> remaining;
     for (const auto &n : nodes)

@@ -184,6 +184,7 @@ TEST(Plan, TypedFailures) {
     EXPECT_NE(pending.message.find("quiet"), std::string::npos);
     ex.excluded = {"quiet"};
     EXPECT_TRUE(plan(m, {node("a", 9 * GB), silent}, ex).ok()); // excluding it unblocks
+    EXPECT_EQ(plan(m, {}, {}).kind, FailureKind::InfoPending);  // membership not known yet
 
     Request tensor;
     tensor.sharding = "Tensor";
