@@ -1,7 +1,7 @@
 // skulk-runner: one model instance (rank 0 of a single-node instance). Loads
 // the engine plugin chosen by --backend, the GGUF, its tokenizer and chat
 // template; reports loading/warming_up/ready/failed on SKULK_STATUS_FD;
-// serves the ZeroMQ request protocol (docs/runner.md) with the
+// serves the ZeroMQ request protocol (host/runner/README.md) with the
 // continuous-batching scheduler; exits on "shutdown" on stdin, SIGTERM or
 // SIGINT. Exit codes: 0 clean stop, 1 failure, 2 bad command line.
 #include "engine/compute_session.hpp"
@@ -136,6 +136,10 @@ int serve(const RunnerOptions &o, StatusReporter &status) {
     so.n_seq_max = o.n_seq_max;
     so.n_batch_max = o.n_seq_max + o.prefill_chunk; // every decode token + one prompt chunk
     const unsigned n_layer = model::read_hparams(*file).n_layer;
+    if (o.first_layer != 0 || (o.last_layer >= 0 && static_cast<unsigned>(o.last_layer) + 1 != n_layer))
+        throw std::runtime_error("--first-layer/--last-layer: layers " + std::to_string(o.first_layer) + ".." +
+                                 std::to_string(o.last_layer) + " of " + std::to_string(n_layer) +
+                                 " is a pipeline shard, which is not supported yet (run every layer)");
     status.loading(0, n_layer);
     engine::ComputeSession session(plugin, plugin->compute(), file, 0, -1, SKULK_RANGE_EMBED | SKULK_RANGE_HEAD, so);
     status.loading(n_layer, n_layer);
@@ -152,12 +156,12 @@ int serve(const RunnerOptions &o, StatusReporter &status) {
         session.seq_drop(0, 0, -1);
     }
 
-    Scheduler scheduler(session, *vocab, tmpl.get(), topts, inbox, server.outlet(), SchedulerOptions{o.prefill_chunk});
+    Scheduler scheduler(session, *vocab, tmpl.get(), topts, inbox, server.outlet(), SchedulerOptions{o.prefill_chunk, std::chrono::milliseconds(o.keepalive_ms)});
     std::thread scheduler_thread([&] { scheduler.run(); });
     server.set_ready(true);
     status.ready();
     log->info("instance {} serving {} on {} ({} slots, ctx {})", o.instance_id, o.model.string(), o.endpoint,
-              o.n_seq_max, o.ctx);
+              o.n_seq_max, session.n_ctx());
 
     wait_for_stop(sig_fd);
     server.set_ready(false);

@@ -1,4 +1,4 @@
-// The runner's ZeroMQ request protocol (docs/runner.md): one JSON frame per
+// The runner's ZeroMQ request protocol (host/runner/README.md): one JSON frame per
 // message, "v":1 in each. This file is the only place in the runner that
 // reads or writes JSON; the scheduler works on C++ types.
 #pragma once

@@ -11,7 +11,7 @@ namespace skulk::runner {
 bool parse_runner_args(int argc, const char *const *argv, RunnerOptions &o) {
     std::vector<std::string> plugin_dirs;
     std::string model, chat_template;
-    int64_t ctx = 0, threads = 0, n_seq_max = 64, prefill_chunk = 256, first = 0, last = -1, rank = 0, world = 1;
+    int64_t keepalive = 2000, ctx = 0, threads = 0, n_seq_max = 64, prefill_chunk = 256, first = 0, last = -1, rank = 0, world = 1;
     po::options_description desc("skulk-runner: serves one model instance over ZeroMQ");
     // clang-format off
     desc.add_options()
@@ -21,11 +21,12 @@ bool parse_runner_args(int argc, const char *const *argv, RunnerOptions &o) {
         ("plugin-dir", po::value(&plugin_dirs)->composing(), "plugin directory (repeatable)")
         ("endpoint", po::value(&o.endpoint)->required(), "ZeroMQ endpoint to bind (ipc://... or tcp://...)")
         ("instance-id", po::value(&o.instance_id)->required(), "instance id (for logs)")
-        ("ctx", po::value(&ctx)->required(), "context tokens per sequence")
+        ("ctx", po::value(&ctx), "context tokens per sequence (0/absent: the model's training context, at most 4096)")
         ("threads", po::value(&threads), "engine threads (0: all cores)")
         ("n-seq-max", po::value(&n_seq_max), "concurrent sequences (default 64)")
         ("prefill-chunk", po::value(&prefill_chunk), "most prompt tokens per engine step (default 256)")
         ("chat-template-file", po::value(&chat_template), "Jinja chat template overriding the GGUF's")
+        ("keepalive-ms", po::value(&keepalive), "keepalive interval for queued/prefilling requests (default 2000)")
         ("first-layer", po::value(&first), "first layer of this rank (pipeline)")
         ("last-layer", po::value(&last), "last layer of this rank (pipeline; -1: the last)")
         ("rank", po::value(&rank), "pipeline rank")
@@ -49,7 +50,8 @@ bool parse_runner_args(int argc, const char *const *argv, RunnerOptions &o) {
                              ".." + std::to_string(hi));
         return v;
     };
-    o.ctx = static_cast<uint32_t>(range("ctx", ctx, 1, 1 << 24));
+    o.ctx = static_cast<uint32_t>(range("ctx", ctx, 0, 1 << 24));
+    o.keepalive_ms = static_cast<uint32_t>(range("keepalive-ms", keepalive, 10, 5000));
     o.threads = static_cast<uint32_t>(range("threads", threads, 0, 1024));
     o.n_seq_max = static_cast<uint32_t>(range("n-seq-max", n_seq_max, 1, 4096));
     o.prefill_chunk = static_cast<uint32_t>(range("prefill-chunk", prefill_chunk, 1, 65536));
@@ -57,9 +59,9 @@ bool parse_runner_args(int argc, const char *const *argv, RunnerOptions &o) {
     o.last_layer = static_cast<int32_t>(range("last-layer", last, -1, 1 << 16));
     o.world_size = static_cast<uint32_t>(range("world-size", world, 1, 1024));
     o.rank = static_cast<uint32_t>(range("rank", rank, 0, o.world_size - 1));
-    if (o.world_size != 1 || o.first_layer != 0 || o.last_layer != -1)
-        throw UsageError("--first-layer/--last-layer/--rank/--world-size: pipeline placement is not supported yet "
-                         "(a single-node runner runs every layer)");
+    if (o.world_size != 1)
+        throw UsageError("--world-size: pipeline placement over " + std::to_string(o.world_size) +
+                         " ranks is not supported yet (a single-node runner runs every layer)");
     if (o.backend.empty()) throw UsageError("--backend: empty tag");
     if (o.endpoint.empty()) throw UsageError("--endpoint: empty");
     o.model = model;

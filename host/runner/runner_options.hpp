@@ -1,7 +1,7 @@
-// The skulk-runner command line (built by the worker, see docs/runner.md):
+// The skulk-runner command line (built by the worker; see host/runner/README.md):
 //   skulk-runner --model F --backend TAG --plugin-dir D... --endpoint E
-//                --instance-id ID --ctx N [--threads N] [--n-seq-max N]
-//                [--prefill-chunk N] [--chat-template-file F]
+//                --instance-id ID [--ctx N] [--threads N] [--n-seq-max N]
+//                [--prefill-chunk N] [--keepalive-ms N] [--chat-template-file F]
 //                [--first-layer A --last-layer B --rank R --world-size W]
 #pragma once
 
@@ -24,10 +24,11 @@ struct RunnerOptions {
     std::vector<std::filesystem::path> plugin_dirs;
     std::string endpoint;
     std::string instance_id;
-    uint32_t ctx = 0;
+    uint32_t ctx = 0;            // 0: the model's training context, at most 4096
     uint32_t threads = 0;        // 0: all cores
     uint32_t n_seq_max = 64;     // concurrent sequences (KV slots)
     uint32_t prefill_chunk = 256; // most prompt tokens per step
+    uint32_t keepalive_ms = 2000; // queued/prefilling requests hear from us this often
     std::filesystem::path chat_template_file; // empty: the GGUF's template
     // Pipeline placement (a later issue); a single-node runner runs every layer.
     int32_t first_layer = 0, last_layer = -1;

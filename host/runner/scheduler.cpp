@@ -140,10 +140,13 @@ void Scheduler::cancel(const std::string &client, const std::string *command_id)
         return !s.finished && s.client == client && (!command_id || s.command_id == *command_id);
     };
     // Text held back for stop strings is not released: the client asked to stop.
-    for (auto &s : active_)
-        if (match(*s)) finish(*s, "cancelled", false);
-    for (auto &s : waiting_)
-        if (match(*s)) finish(*s, "cancelled", false);
+    auto end = [&](Sequence &s) {
+        if (!match(s)) return;
+        if (!command_id) log::get("runner")->info("{}: the client is gone; cancelled", s.command_id);
+        finish(s, "cancelled", false);
+    };
+    for (auto &s : active_) end(*s);
+    for (auto &s : waiting_) end(*s);
 }
 
 void Scheduler::start_waiting() {

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
 
 namespace skulk::test {
@@ -142,20 +143,49 @@ TEST(Runner, CancelMidGenerationFreesTheSlot) {
     EXPECT_EQ(client.outcome("b").last.at("usage").at("completion_tokens"), 0);
 }
 
+TEST(Runner, QueuedRequestsHearKeepalives) {
+    RunnerProcess runner({"--n-seq-max", "1", "--keepalive-ms", "50"}, 2048);
+    ASSERT_TRUE(runner.wait_status("ready", kReady)) << runner.log();
+    RunnerClient client(runner.endpoint());
+    client.generate("busy", endless("Once upon a time", 2000));
+    ASSERT_TRUE(client.wait_for("busy", [](const Outcome &o) { return !o.text.empty(); }, kRun));
+    client.generate("queued", completion("Once upon a time", 8));
+    auto keepalives = [](const Outcome &o) {
+        return std::count_if(o.events.begin(), o.events.end(), [](const Event &e) { return e.body.at("type") == "keepalive"; });
+    };
+    EXPECT_TRUE(client.wait_for("queued", [&](const Outcome &o) { return keepalives(o) >= 3 || !o.terminal.empty(); }, kRun));
+    client.cancel("busy");
+    client.wait_all({"busy", "queued"}, kRun);
+    const Outcome &q = client.outcome("queued");
+    ASSERT_EQ(q.terminal, "done");
+    EXPECT_GE(keepalives(q), 3);
+    // start, keepalives while queued, then output: no keepalive after the first delta.
+    EXPECT_EQ(q.events.front().body.at("type"), "start");
+    bool seen_delta = false;
+    for (const auto &e : q.events) {
+        if (e.body.at("type") == "delta") seen_delta = true;
+        if (seen_delta) {
+            EXPECT_NE(e.body.at("type"), "keepalive");
+        }
+    }
+    EXPECT_EQ(q.text, generate_greedy("Once upon a time", 8));
+}
+
 TEST(Runner, ClientGoneCancelsItsRequests) {
-    RunnerProcess runner({"--n-seq-max", "1"});
+    RunnerProcess runner({"--n-seq-max", "1"}, 4096);
     ASSERT_TRUE(runner.wait_status("ready", kReady)) << runner.log();
     {
         RunnerClient gone(runner.endpoint());
-        gone.generate("g", endless("Once upon a time", 480));
+        gone.generate("g", endless("Once upon a time", 4000));
         ASSERT_TRUE(gone.wait_for("g", [](const Outcome &o) { return !o.text.empty(); }, kRun));
     } // the DEALER closes mid-stream
-    // With one slot, the next request is served only once the abandoned one
-    // was cancelled (well before its 480 tokens would end it).
+    // With one slot, the next request is served once the abandoned one was
+    // cancelled, which the runner logs.
     RunnerClient client(runner.endpoint());
     client.generate("next", completion("Once upon a time", 8));
     client.wait_all({"next"}, kRun);
     EXPECT_EQ(client.outcome("next").terminal, "done");
+    EXPECT_NE(runner.log().find("g: the client is gone; cancelled"), std::string::npos) << runner.log();
 }
 
 TEST(Runner, BadMessagesGetErrors) {
@@ -247,9 +277,9 @@ TEST(Runner, ShutdownOnStdin) {
 
 TEST(Runner, BadCommandLinesAreExplained) {
     {
-        RunnerProcess runner({"--ctx", "0"});
+        RunnerProcess runner({"--n-seq-max", "0"});
         EXPECT_EQ(runner.wait_exit(seconds(20)), 2);
-        EXPECT_NE(runner.log().find("--ctx"), std::string::npos) << runner.log();
+        EXPECT_NE(runner.log().find("--n-seq-max"), std::string::npos) << runner.log();
     }
     {
         RunnerProcess runner({"--chat-template-file", "/nonexistent/t.jinja"});
