@@ -40,8 +40,8 @@ RunnerProcess::RunnerProcess(std::vector<std::string> extra, int ctx) {
                                      "--plugin-dir", (build_dir() / "bin" / "plugins").string(),
                                      "--endpoint", endpoint_,
                                      "--instance-id", "inst",
-                                     "--ctx", std::to_string(ctx),
                                      "--threads", "1"};
+    if (ctx > 0) args.insert(args.end(), {"--ctx", std::to_string(ctx)});
     for (size_t i = 0; i + 1 < extra.size(); i += 2) {
         auto it = std::find(args.begin(), args.end(), extra[i]);
         if (it != args.end()) *(it + 1) = extra[i + 1];

@@ -25,7 +25,8 @@ class RunnerProcess {
 public:
     // Starts skulk-runner on the bundled model with an ipc endpoint in a
     // fresh temp dir; `extra` are more flag/value pairs (e.g.
-    // {"--n-seq-max","2"}); a flag given by default is replaced.
+    // {"--n-seq-max","2"}); a flag given by default is replaced. ctx <= 0:
+    // no --ctx (the model's context).
     explicit RunnerProcess(std::vector<std::string> extra = {}, int ctx = 512);
     ~RunnerProcess();
     // Waits until the status fd says `line` (true) or the deadline passes.

@@ -3,6 +3,9 @@
 // cancellation and slot reuse, bad messages, status lines, clean stops.
 #include "unit/runner/runner_harness.hpp"
 
+#include "model/gguf.hpp"
+#include "model/hparams.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -113,6 +116,26 @@ TEST(Runner, ContextExceededIsA400BeforeAnyOutput) {
     client.generate("ok", completion("Once upon a time", 8));
     client.wait_all({"ok"}, kRun);
     EXPECT_EQ(client.outcome("ok").terminal, "done");
+}
+
+TEST(Runner, ContextDefaultsToTheModels) {
+    const auto file = model::GgufFile::open(stories_model());
+    const uint32_t train = model::read_hparams(*file).n_ctx_train;
+    ASSERT_GT(train, 0u);
+    const uint32_t expected = std::min<uint32_t>(train, 4096);
+    RunnerProcess runner({}, 0);
+    ASSERT_TRUE(runner.wait_status("ready", kReady)) << runner.log();
+    RunnerClient client(runner.endpoint());
+    client.generate("fits", completion("Once upon a time", static_cast<int>(expected) - 8));
+    client.generate("over", completion("Once upon a time", static_cast<int>(expected)));
+    client.wait_all({"fits", "over"}, kRun);
+    EXPECT_EQ(client.outcome("fits").events.front().body.at("type"), "start") << client.outcome("fits").last.dump();
+    client.cancel("fits");
+    EXPECT_EQ(client.outcome("over").last.at("code"), "context_length_exceeded");
+    EXPECT_NE(client.outcome("over").last.at("message").get<std::string>().find(
+                  "maximum context length is " + std::to_string(expected) + " tokens"),
+              std::string::npos)
+        << client.outcome("over").last.dump();
 }
 
 TEST(Runner, CancelMidGenerationFreesTheSlot) {
