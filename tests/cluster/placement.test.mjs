@@ -189,7 +189,8 @@ test('a node without telemetry keeps placement pending (503 after 15 s) unless i
 
     const placed = await front.post('/place_instance', { model_id: 'small-model', excluded_nodes: [silent.nodeId] });
     assert.equal(placed.status, 200, placed.text);
-    const inst = (await state(front)).instances[placed.json.instance_id];
+    // The command reply comes from the master; this node may apply the event a moment later.
+    const inst = await waitFor(async () => (await state(front)).instances[placed.json.instance_id], { what: 'the instance in /state' });
     assert.deepEqual(inst.shards.map((s) => s.nodeId), [front.nodeId]);
   } finally {
     await stopAll(ds);
