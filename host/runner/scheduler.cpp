@@ -253,7 +253,8 @@ void Scheduler::on_token(Sequence &s, int32_t token) {
     }
     if (s.stop.stopped()) return finish(s, "stop", false);
     if (s.max_tokens >= 0 && s.n_generated >= s.max_tokens) return finish(s, "length", true);
-    if (s.n_fed >= n_ctx_) return finish(s, "length", true); // no position left to feed it
+    // prompt + completion never exceed the context (as the admission check counts)
+    if (s.n_prompt + s.n_generated >= n_ctx_) return finish(s, "length", true);
     s.next_token = token;
 }
 

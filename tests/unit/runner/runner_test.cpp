@@ -92,6 +92,21 @@ TEST(Runner, MaxTokensEndsWithLength) {
     EXPECT_FALSE(o.text.empty());
 }
 
+TEST(Runner, WithoutMaxTokensAStreamEndsWhenTheContextIsFull) {
+    RunnerProcess runner({}, 64);
+    ASSERT_TRUE(runner.wait_status("ready", kReady)) << runner.log();
+    RunnerClient client(runner.endpoint());
+    json r = endless("Once upon a time", 1);
+    r.erase("max_tokens");
+    client.generate("full", r);
+    client.wait_all({"full"}, kRun);
+    const Outcome &o = client.outcome("full");
+    ASSERT_EQ(o.terminal, "done") << o.last.dump();
+    EXPECT_EQ(o.last.at("finish_reason"), "length");
+    const int n_prompt = o.last.at("usage").at("prompt_tokens").get<int>();
+    EXPECT_EQ(n_prompt + o.last.at("usage").at("completion_tokens").get<int>(), 64);
+}
+
 TEST(Runner, ContextExceededIsA400BeforeAnyOutput) {
     RunnerProcess runner({}, 64);
     ASSERT_TRUE(runner.wait_status("ready", kReady)) << runner.log();
