@@ -8,6 +8,7 @@
 #include "cards/card_store.hpp"
 #include "cluster/node.hpp"
 #include "common/node_id.hpp"
+#include "common/stop_signals.hpp"
 #include "common/version.hpp"
 #include "log/logging.hpp"
 #include "plugin/registry.hpp"
@@ -79,13 +80,8 @@ Daemon::~Daemon() = default;
 
 int Daemon::run() {
     auto &d = *impl_;
-    // Block the stop signals in every thread we start; this thread waits for them.
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-    std::signal(SIGPIPE, SIG_IGN);
+    // Before any thread starts: every thread inherits the mask, this one waits.
+    const sigset_t stop_signals = block_stop_signals();
 
     d.log->info("skulk-host {} starting, node id {}, data dir {}", kVersion, d.node_id, d.options.data_dir.string());
     std::error_code ec;

@@ -4,6 +4,7 @@
 // serves the ZeroMQ request protocol (host/runner/README.md) with the
 // continuous-batching scheduler; exits on "shutdown" on stdin, SIGTERM or
 // SIGINT. Exit codes: 0 clean stop, 1 failure, 2 bad command line.
+#include "common/stop_signals.hpp"
 #include "engine/compute_session.hpp"
 #include "log/logging.hpp"
 #include "model/chat_template.hpp"
@@ -33,15 +34,9 @@ using namespace skulk::runner;
 
 namespace {
 
-// Blocks SIGTERM/SIGINT in every thread started after this (they arrive
-// through the signalfd instead).
-int block_stop_signals() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    std::signal(SIGPIPE, SIG_IGN);
+// The stop signals arrive through this signalfd, in the main loop.
+int stop_signal_fd() {
+    const sigset_t set = skulk::block_stop_signals();
     const int fd = signalfd(-1, &set, SFD_CLOEXEC);
     if (fd < 0) throw std::runtime_error(std::string("signalfd: ") + std::strerror(errno));
     return fd;
@@ -106,7 +101,7 @@ int serve(const RunnerOptions &o, StatusReporter &status) {
         throw std::runtime_error("--backend " + o.backend + ": no usable compute plugin with this tag in " +
                                  (dirs.empty() ? std::string("(no plugin dirs)") : dirs));
     }
-    const int sig_fd = block_stop_signals();
+    const int sig_fd = stop_signal_fd();
 
     zmq::context_t ctx(1);
     RequestQueue inbox;
