@@ -167,43 +167,6 @@ void register_cluster_routes(HttpServer &server, cluster::Node &node) {
         if (!r.ok) return res.send_error(503, r.error, "service_unavailable");
         res.send_json(200, json{{"message", "Command received."}, {"command_id", r.command_id}, {"instance_id", id}}.dump());
     });
-
-    // Minimal placement for the cluster tests: {model_id, sharding?, node_ids?}.
-    // The serving code replaces the validation with real memory placement.
-    server.route("POST", "/place_instance", [&node](const HttpRequest &req, HttpResponse &res) {
-        json body;
-        try {
-            body = json::parse(req.body);
-        } catch (const json::parse_error &e) {
-            return res.send_error(400, std::string("request body is not valid JSON: ") + e.what(), "invalid_request_error");
-        }
-        if (!body.is_object()) return res.send_error(400, "request body must be a JSON object", "invalid_request_error");
-        PlaceInstance cmd;
-        if (!body.contains("model_id") || !body["model_id"].is_string() || body["model_id"].get<std::string>().empty())
-            return res.send_error(400, "model_id is required and must be a non-empty string", "invalid_request_error", "model_id");
-        cmd.model_id = body["model_id"];
-        if (body.contains("sharding")) {
-            if (!body["sharding"].is_string()) return res.send_error(400, "sharding must be a string", "invalid_request_error");
-            cmd.sharding = body["sharding"];
-        }
-        if (body.contains("node_ids")) {
-            if (!body["node_ids"].is_array()) return res.send_error(400, "node_ids must be an array of node ids", "invalid_request_error");
-            for (const auto &n : body["node_ids"]) {
-                if (!n.is_string()) return res.send_error(400, "node_ids must be an array of node ids", "invalid_request_error");
-                cmd.node_ids.push_back(n);
-            }
-        }
-        const auto r = node.submit(cmd, std::chrono::seconds(15));
-        if (!r.ok) {
-            const bool unavailable = r.error.find("master") != std::string::npos || r.error.find("in time") != std::string::npos;
-            return res.send_error(unavailable ? 503 : 400, r.error, unavailable ? "service_unavailable" : "invalid_request_error");
-        }
-        res.send_json(200, json{{"message", "Command received."},
-                                {"command_id", r.command_id},
-                                {"instance_id", r.created_ids.empty() ? json(nullptr) : json(r.created_ids.front())},
-                                {"model_card", {{"model_id", cmd.model_id}}}}
-                               .dump());
-    });
 }
 
 } // namespace skulk::api
