@@ -3,6 +3,8 @@
 # and runs it for a bounded time over a seed corpus. Exit status non-zero
 # when the fuzzer finds anything.
 #   run_fuzz.sh gguf|jinja WORK_DIR [SECONDS]
+# SKULK_FUZZ_SEED picks libFuzzer's seed (default 1, so a CI run can be
+# repeated; 0 = a random seed, for longer hunts by hand).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 src="$(cd "$here/../.." && pwd)"
@@ -45,5 +47,5 @@ if [ "$rebuild" = 1 ]; then
 fi
 
 export ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1"
-"$bin" -max_total_time="$secs" -max_len="$max_len" -rss_limit_mb=2048 -timeout=20 -print_final_stats=1 \
+"$bin" -seed="${SKULK_FUZZ_SEED:-1}" -max_total_time="$secs" -max_len="$max_len" -rss_limit_mb=2048 -timeout=20 -print_final_stats=1 \
   -artifact_prefix="$work/artifacts/" "$work/corpus"

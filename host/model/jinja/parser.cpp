@@ -327,6 +327,7 @@ private:
                     }
                 }
                 expect_op("]");
+                if (!slice && !parts[0]) fail("empty subscript '[]'", &t); // found by the fuzzer
                 auto n = make(slice ? Expr::Kind::slice : Expr::Kind::index, t);
                 n->args.push_back(std::move(e));
                 for (auto &p : parts) n->args.push_back(std::move(p));

@@ -237,4 +237,5 @@ TEST(Jinja, ClearErrors) {
     expect_error("{{ nope() }}", "'nope' is not a function");
     expect_error("{{ raise_exception('boom') }}", "template raised an exception: boom");
     expect_error("{% set x %}y{% endset %}", "block set");
+    expect_error("{{ messages[] }}", "empty subscript '[]' at line 1, column 12");
 }
