@@ -27,14 +27,31 @@ inline int nearest_int(float fval) {
 
 // ---- legacy 32-element formats ---------------------------------------------
 
+// The value of largest magnitude in one block, with its sign (the first one
+// on ties, as ggml picks it): the symmetric formats scale by it.
+inline float signed_absmax(const float *x) {
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < QK; j++)
+        if (amax < std::fabs(x[j])) { amax = std::fabs(x[j]); max = x[j]; }
+    return max;
+}
+
+struct block_range { float min, max; };
+
+// The smallest and largest value in one block: the offset formats span it.
+inline block_range min_max(const float *x) {
+    block_range r{FLT_MAX, -FLT_MAX};
+    for (int j = 0; j < QK; j++) {
+        if (x[j] < r.min) r.min = x[j];
+        if (x[j] > r.max) r.max = x[j];
+    }
+    return r;
+}
+
 void quantize_q4_0(const float *x, block_q4_0 *y, int64_t k) {
     const int64_t nb = k / QK;
     for (int64_t i = 0; i < nb; i++) {
-        float amax = 0.0f, max = 0.0f;
-        for (int j = 0; j < QK; j++) {
-            const float v = x[i * QK + j];
-            if (amax < std::fabs(v)) { amax = std::fabs(v); max = v; }
-        }
+        const float max = signed_absmax(x + i * QK);
         const float d = max / -8;
         const float id = d ? 1.0f / d : 0.0f;
         y[i].d = f32_to_fp16(d);
@@ -51,12 +68,7 @@ void quantize_q4_0(const float *x, block_q4_0 *y, int64_t k) {
 void quantize_q4_1(const float *x, block_q4_1 *y, int64_t k) {
     const int64_t nb = k / QK;
     for (int64_t i = 0; i < nb; i++) {
-        float min = FLT_MAX, max = -FLT_MAX;
-        for (int j = 0; j < QK; j++) {
-            const float v = x[i * QK + j];
-            if (v < min) min = v;
-            if (v > max) max = v;
-        }
+        const auto [min, max] = min_max(x + i * QK);
         const float d = (max - min) / ((1 << 4) - 1);
         const float id = d ? 1.0f / d : 0.0f;
         y[i].d = f32_to_fp16(d);
@@ -74,11 +86,7 @@ void quantize_q4_1(const float *x, block_q4_1 *y, int64_t k) {
 void quantize_q5_0(const float *x, block_q5_0 *y, int64_t k) {
     const int64_t nb = k / QK;
     for (int64_t i = 0; i < nb; i++) {
-        float amax = 0.0f, max = 0.0f;
-        for (int j = 0; j < QK; j++) {
-            const float v = x[i * QK + j];
-            if (amax < std::fabs(v)) { amax = std::fabs(v); max = v; }
-        }
+        const float max = signed_absmax(x + i * QK);
         const float d = max / -16;
         const float id = d ? 1.0f / d : 0.0f;
         y[i].d = f32_to_fp16(d);
@@ -99,12 +107,7 @@ void quantize_q5_0(const float *x, block_q5_0 *y, int64_t k) {
 void quantize_q5_1(const float *x, block_q5_1 *y, int64_t k) {
     const int64_t nb = k / QK;
     for (int64_t i = 0; i < nb; i++) {
-        float min = FLT_MAX, max = -FLT_MAX;
-        for (int j = 0; j < QK; j++) {
-            const float v = x[i * QK + j];
-            if (v < min) min = v;
-            if (v > max) max = v;
-        }
+        const auto [min, max] = min_max(x + i * QK);
         const float d = (max - min) / ((1 << 5) - 1);
         const float id = d ? 1.0f / d : 0.0f;
         y[i].d = f32_to_fp16(d);
