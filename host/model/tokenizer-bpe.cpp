@@ -2,6 +2,7 @@
 // vocabulary's regexes, map every byte to GPT-2's printable code point, then
 // merge adjacent symbols by lowest merge rank within each word.
 #include "model/pretokenizer.hpp"
+#include "model/merge_symbols.hpp"
 #include "model/unicode.hpp"
 #include "model/vocab.hpp"
 
@@ -11,11 +12,7 @@ namespace skulk::model {
 
 namespace {
 
-struct Symbol {
-    int prev, next;
-    const char *text;
-    size_t n;
-};
+using Symbol = MergeSymbol;
 struct Bigram {
     int left, right;
     int rank;
@@ -40,13 +37,7 @@ public:
                 return;
             }
         }
-        symbols_.clear();
-        for (size_t offs = 0; offs < word.size();) {
-            size_t len = std::min(word.size() - offs, unicode::utf8_len(word[offs]));
-            int idx = static_cast<int>(symbols_.size());
-            symbols_.push_back({idx - 1, offs + len == word.size() ? -1 : idx + 1, word.data() + offs, len});
-            offs += len;
-        }
+        split_utf8_symbols(word, symbols_);
         for (size_t i = 1; i < symbols_.size(); ++i) try_add(static_cast<int>(i) - 1, static_cast<int>(i));
         while (!queue_.empty()) {
             Bigram b = queue_.top();
@@ -55,10 +46,7 @@ public:
             Symbol &r = symbols_[b.right];
             if (l.n == 0 || r.n == 0) continue;
             if (std::string_view(l.text, l.n + r.n) != b.text) continue; // outdated
-            l.n += r.n;
-            r.n = 0;
-            l.next = r.next;
-            if (r.next >= 0) symbols_[r.next].prev = b.left;
+            merge_symbols(symbols_, b.left, b.right);
             try_add(l.prev, b.left);
             try_add(b.left, l.next);
         }

@@ -2,6 +2,7 @@
 // UTF-8 characters, repeatedly merge the adjacent pair whose concatenation is
 // the highest-scoring token, then spell any piece that is not a token by
 // undoing merges, and finally with byte tokens.
+#include "model/merge_symbols.hpp"
 #include "model/unicode.hpp"
 #include "model/vocab.hpp"
 
@@ -12,11 +13,7 @@ namespace skulk::model {
 
 namespace {
 
-struct Symbol {
-    int prev, next;
-    const char *text;
-    size_t n;
-};
+using Symbol = MergeSymbol;
 
 struct Bigram {
     int left, right;
@@ -34,12 +31,7 @@ public:
     SpmSession(const Vocab &v, std::vector<int32_t> &out) : vocab_(v), out_(out) {}
 
     void run(std::string_view text) {
-        for (size_t offs = 0; offs < text.size();) {
-            size_t len = std::min(text.size() - offs, unicode::utf8_len(text[offs]));
-            int idx = static_cast<int>(symbols_.size());
-            symbols_.push_back({idx - 1, offs + len == text.size() ? -1 : idx + 1, text.data() + offs, len});
-            offs += len;
-        }
+        split_utf8_symbols(text, symbols_);
         for (size_t i = 1; i < symbols_.size(); ++i) try_add(static_cast<int>(i) - 1, static_cast<int>(i));
         while (!queue_.empty()) {
             Bigram b = queue_.top();
@@ -47,10 +39,7 @@ public:
             Symbol &l = symbols_[b.left];
             Symbol &r = symbols_[b.right];
             if (l.n == 0 || r.n == 0 || l.n + r.n != b.size) continue; // outdated
-            l.n += r.n;
-            r.n = 0;
-            l.next = r.next;
-            if (r.next >= 0) symbols_[r.next].prev = b.left;
+            merge_symbols(symbols_, b.left, b.right);
             try_add(l.prev, b.left);
             try_add(b.left, l.next);
         }
