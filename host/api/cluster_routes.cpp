@@ -43,7 +43,10 @@ json to_api(const RunnerStatus &r) {
         status["totalLayers"] = r.total_layers;
     }
     if (r.phase == RunnerPhase::Failed) status["errorMessage"] = r.error_message;
-    return {{"runnerId", r.runner_id}, {"instanceId", r.instance_id}, {"nodeId", r.node_id}, {"status", std::move(status)}};
+    json j = {{"runnerId", r.runner_id}, {"instanceId", r.instance_id}, {"nodeId", r.node_id}, {"status", std::move(status)}};
+    if (!r.request_endpoint.empty()) j["requestEndpoint"] = r.request_endpoint;
+    if (!r.pipeline_endpoint.empty()) j["pipelineEndpoint"] = r.pipeline_endpoint;
+    return j;
 }
 json to_api(const Task &t) {
     json j = {{"taskId", t.id}, {"instanceId", t.instance_id}, {"commandId", t.command_id}, {"status", to_string(t.status)}};

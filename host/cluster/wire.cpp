@@ -14,7 +14,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Instance, id, model_id, sharding, shards, con
 void to_json(json &j, const RunnerStatus &r) {
     j = {{"runner_id", r.runner_id}, {"instance_id", r.instance_id}, {"node_id", r.node_id},
          {"phase", to_string(r.phase)}, {"layers_loaded", r.layers_loaded}, {"total_layers", r.total_layers},
-         {"error_message", r.error_message}};
+         {"error_message", r.error_message}, {"request_endpoint", r.request_endpoint},
+         {"pipeline_endpoint", r.pipeline_endpoint}};
 }
 void from_json(const json &j, RunnerStatus &r) {
     j.at("runner_id").get_to(r.runner_id);
@@ -24,6 +25,9 @@ void from_json(const json &j, RunnerStatus &r) {
     j.at("layers_loaded").get_to(r.layers_loaded);
     j.at("total_layers").get_to(r.total_layers);
     j.at("error_message").get_to(r.error_message);
+    // Appended fields: absent in messages of older nodes.
+    r.request_endpoint = j.value("request_endpoint", "");
+    r.pipeline_endpoint = j.value("pipeline_endpoint", "");
 }
 void to_json(json &j, const Task &t) {
     j = {{"id", t.id}, {"instance_id", t.instance_id}, {"command_id", t.command_id},

@@ -60,6 +60,11 @@ struct RunnerStatus {
     int layers_loaded = 0;
     int total_layers = 0;
     std::string error_message;
+    // Where other nodes reach this runner (empty until it has bound them):
+    // the requests ROUTER (tcp) for API nodes without a local rank 0, and
+    // rank 0's pipeline hub that the other ranks of its instance join.
+    std::string request_endpoint;
+    std::string pipeline_endpoint;
     bool operator==(const RunnerStatus &) const = default;
 };
 
