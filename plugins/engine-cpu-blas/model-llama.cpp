@@ -108,6 +108,8 @@ LlamaModel::LlamaModel(const skulk_model_params &params, uint32_t first, uint32_
     ensure(up_, B * h_.n_ff, scratch_bytes_);
     ensure(rope_cs_, B * rope_.n_rot(), scratch_bytes_);
     ensure(attn_scratch_, static_cast<size_t>(pool_.size()) * attention_scratch_floats(attn_, opts_.n_ctx), scratch_bytes_);
+    ensure(attn_part_, static_cast<size_t>(max_attn_items()) * attn_.n_rep() * h_.head_dim_v, scratch_bytes_);
+    ensure(attn_ms_, static_cast<size_t>(max_attn_items()) * attn_.n_rep() * 2, scratch_bytes_);
     out_rows_.reserve(B);
 
     // One quantized-activation buffer per (weight type, input width).
@@ -230,6 +232,7 @@ void LlamaModel::forward(const skulk_batch &b, float *out, size_t out_cap) {
         attn_work_ += static_cast<int64_t>(b.pos[t] + 1) * h_.n_head * (h_.head_dim_k + h_.head_dim_v);
     }
 
+    attn_split_ = attention_split(b);
     for (int li = 0; li <= static_cast<int>(last_ - first_); ++li) layer(li, b);
 
     if (flags_ & SKULK_RANGE_HEAD) {
@@ -283,22 +286,42 @@ void LlamaModel::layer(int li, const skulk_batch &b) {
             kv_.store(li, b.seq_id[t], b.pos[t], k, v);
         }
     }, static_cast<int64_t>(n) * (qd + kd + vd) * 4);
-    // 4. attention, one (token, kv head) per work item
+    // 4. attention, one (token, kv head, key chunk) per work item
+    const int nkv = h_.n_head_kv, n_rep = attn_.n_rep(), split = attn_split_;
+    const int dv = h_.head_dim_v;
     const int64_t per_thread = attention_scratch_floats(attn_, opts_.n_ctx);
     pool_.run([&](int i, int nth) {
-        const Range r = split_range(static_cast<int64_t>(n) * h_.n_head_kv, i, nth);
+        const Range r = split_range(static_cast<int64_t>(n) * nkv * split, i, nth);
         float *scratch = &attn_scratch_[i * per_thread];
         for (int64_t item = r.begin; item < r.end; ++item) {
-            const int64_t t = item / h_.n_head_kv;
-            const int kvh = static_cast<int>(item % h_.n_head_kv);
-            attend(kv_, li, attn_, b.seq_id[t], b.pos[t], kvh, &q_[t * qd], &attn_out_[t * ao], scratch);
+            const int c = static_cast<int>(item % split);
+            const int64_t t = item / split / nkv;
+            const int kvh = static_cast<int>(item / split % nkv);
+            const int n_keys = b.pos[t] + 1;
+            const float *qg = &q_[t * qd + static_cast<int64_t>(kvh) * n_rep * dk];
+            if (split == 1) {
+                attend(kv_, li, attn_, b.seq_id[t], kvh, 0, n_keys, qg, &attn_out_[t * ao + kvh * n_rep * dv], nullptr,
+                       scratch);
+            } else {
+                const int len = (n_keys + split - 1) / split;
+                const int j0 = std::min(n_keys, c * len), j1 = std::min(n_keys, j0 + len);
+                attend(kv_, li, attn_, b.seq_id[t], kvh, j0, j1, qg, &attn_part_[item * n_rep * dv],
+                       &attn_ms_[item * n_rep * 2], scratch);
+            }
         }
     }, attn_work_);
-    // 5. output projection
+    // 5. merge split attention, output projection
     pool_.run([&](int i, int nth) {
         const Range r = split_range(n, i, nth);
+        if (split > 1)
+            for (int64_t t = r.begin; t < r.end; ++t)
+                for (int kvh = 0; kvh < nkv; ++kvh) {
+                    const int64_t item0 = (t * nkv + kvh) * split;
+                    attention_merge(attn_, split, &attn_part_[item0 * n_rep * dv], &attn_ms_[item0 * n_rep * 2],
+                                    &attn_out_[t * ao + kvh * n_rep * dv]);
+                }
         quantize_rows(attn_out_.data(), ao, static_cast<int>(r.begin), static_cast<int>(r.end), {L.wo.get()});
-    }, static_cast<int64_t>(n) * ao * 4);
+    }, static_cast<int64_t>(n) * ao * (4 + split));
     matmuls(n, ao, {{L.wo.get(), tmp_.data(), E}});
     // 6. residual, ffn norm, quantization
     pool_.run([&](int i, int nth) {
@@ -317,6 +340,22 @@ void LlamaModel::layer(int li, const skulk_batch &b) {
         quantize_rows(gate_.data(), F, static_cast<int>(r.begin), static_cast<int>(r.end), {L.w_down.get()});
     }, static_cast<int64_t>(n) * F * 8);
     matmuls(n, F, {{L.w_down.get(), tmp_.data(), E}});
+}
+
+// Key chunks per (token, kv head): 1 unless the batch has too few
+// (token, kv head) items to give every thread several (a decode step of one
+// or two sequences) and enough keys that splitting repays the merge.
+int LlamaModel::attention_split(const skulk_batch &b) const {
+    const int nth = pool_.size();
+    const int64_t items = static_cast<int64_t>(b.n_tokens) * h_.n_head_kv;
+    if (nth == 1 || attn_work_ < ThreadPool::kMinParallelWork || items >= 4 * nth) return 1;
+    int max_keys = 0;
+    for (uint32_t t = 0; t < b.n_tokens; ++t) max_keys = std::max(max_keys, b.pos[t] + 1);
+    constexpr int kMinChunk = 64; // keys
+    const int64_t cap = std::min<int64_t>(max_attn_items() / items, std::max(1, max_keys / kMinChunk));
+    int64_t split = std::min<int64_t>((8 * nth + items - 1) / items, cap);
+    while ((items * split) % nth && split < cap) ++split; // equal shares per thread
+    return static_cast<int>(std::max<int64_t>(1, split));
 }
 
 void LlamaModel::head(const skulk_batch &b, float *out) {

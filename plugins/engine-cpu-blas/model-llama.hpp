@@ -69,6 +69,8 @@ private:
     void matmuls(int n_tokens, int64_t cols, std::initializer_list<MatJob> jobs);
     void layer(int il, const skulk_batch &b);
     void head(const skulk_batch &b, float *out);
+    int attention_split(const skulk_batch &b) const;
+    int max_attn_items() const { return 16 * pool_.size(); }
 
     Hyper h_;
     uint32_t first_, last_, flags_;
@@ -83,6 +85,10 @@ private:
 
     // scratch (n_batch_max rows each)
     std::vector<float> x_, cur_, q_, k_, v_, attn_out_, tmp_, gate_, up_, rope_cs_, attn_scratch_;
+    // Partial attention results when one token's keys are split between
+    // threads (decode of few sequences): max_attn_items() x n_rep x (dv | 2).
+    std::vector<float> attn_part_, attn_ms_;
+    int attn_split_ = 1; // key chunks per (token, kv head) of the batch in flight
     std::vector<int> out_rows_; // batch rows whose logits are wanted
     std::vector<QuantSlot> slots_;
     uint64_t scratch_bytes_ = 0;
