@@ -71,6 +71,8 @@ json event_to_api(const Event &e) {
             else if constexpr (std::is_same_v<T, TaskCreated>) return {{"task", to_api(x.task)}};
             else if constexpr (std::is_same_v<T, TaskFinished>) return {{"taskId", x.task_id}};
             else if constexpr (std::is_same_v<T, TaskFailed>) return {{"taskId", x.task_id}, {"errorMessage", x.error_message}};
+            else if constexpr (std::is_same_v<T, CustomModelCardAdded>) return {{"modelId", x.card.model_id}};
+            else if constexpr (std::is_same_v<T, CustomModelCardDeleted>) return {{"modelId", x.model_id}};
         },
         e.body);
     return {{"idx", e.idx}, {"term", e.term}, {"type", event_name(e.body)}, {"event", std::move(body)}};

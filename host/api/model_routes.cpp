@@ -1,9 +1,12 @@
 #include "api/model_routes.hpp"
 
 #include "cards/card_parser.hpp"
+#include "cards/cluster_sync.hpp"
 #include "log/logging.hpp"
 
 #include <toml.hpp>
+
+#include <optional>
 
 #include <sys/stat.h>
 
@@ -54,15 +57,41 @@ void send_list(const cards::CardStore &store, HttpResponse &res) {
     res.send_json(200, json{{"object", "list"}, {"data", std::move(data)}}.dump());
 }
 
-void delete_card(cards::CardStore &store, const std::string &id, HttpResponse &res) {
+using namespace std::chrono_literals;
+
+void send_store_error(HttpResponse &res, const cards::CardStoreError &e) {
+    using K = cards::CardStoreError::Kind;
+    const int status = e.kind() == K::not_found ? 404 : e.kind() == K::conflict ? 409 : e.kind() == K::invalid ? 400 : 500;
+    res.send_error(status, e.what(),
+                   status == 404 ? "not_found_error" : status == 409 ? "conflict" : status == 400 ? "invalid_request_error" : "server_error");
+}
+
+// The master's refusal or silence (no master yet, timeout): 503, retryable.
+void send_submit_failure(HttpResponse &res, const cluster::CommandReply &r) {
+    res.send_error(503, "the cluster did not accept the change: " + r.error, "service_unavailable");
+}
+
+void delete_card(cards::CardStore &store, cluster::Node *cluster, const std::string &id, HttpResponse &res) {
     try {
-        store.delete_custom(id);
+        if (!cluster) {
+            store.delete_custom(id);
+        } else {
+            // The same 404/409 as the local store, before asking the master.
+            auto card = store.find(id);
+            if (!card) throw cards::CardStoreError(cards::CardStoreError::Kind::not_found, "no custom model card '" + id + "'");
+            if (!card->is_custom)
+                throw cards::CardStoreError(cards::CardStoreError::Kind::conflict,
+                                            "model '" + id + "' is a built-in card and cannot be deleted");
+            const auto r = cluster->submit(state::DeleteCustomModelCard{id}, 15s);
+            if (!r.ok) return send_submit_failure(res, r);
+            if (!cards::wait_for_card(store, id, nullptr, 10s))
+                return res.send_error(500, "the cluster accepted the deletion of '" + id + "' but this node did not apply it in time",
+                                      "server_error");
+        }
         log::get("api")->info("custom model card '{}' deleted", id);
         res.send_json(200, json{{"message", "Deleted custom model card " + id}, {"model_id", id}}.dump());
     } catch (const cards::CardStoreError &e) {
-        using K = cards::CardStoreError::Kind;
-        const int status = e.kind() == K::not_found ? 404 : e.kind() == K::conflict ? 409 : 500;
-        res.send_error(status, e.what(), status == 404 ? "not_found_error" : status == 409 ? "conflict" : "server_error");
+        send_store_error(res, e);
     }
 }
 
@@ -111,7 +140,7 @@ cards::ModelCard card_from_json(const json &body, const std::filesystem::path &b
     return cards::parse_card_document(to_toml(card), "request body", base_dir).card;
 }
 
-void register_model_routes(HttpServer &server, cards::CardStore &store) {
+void register_model_routes(HttpServer &server, cards::CardStore &store, cluster::Node *cluster) {
     auto list = [&store](const HttpRequest &, HttpResponse &res) { send_list(store, res); };
     server.route("GET", "/v1/models", list);
     server.route("GET", "/models", list);
@@ -127,7 +156,7 @@ void register_model_routes(HttpServer &server, cards::CardStore &store) {
         retrieve(req.params.at(0) + "/" + req.params.at(1), res);
     });
 
-    server.route("POST", "/models/add", [&store](const HttpRequest &req, HttpResponse &res) {
+    server.route("POST", "/models/add", [&store, cluster](const HttpRequest &req, HttpResponse &res) {
         json body;
         try {
             body = json::parse(req.body);
@@ -139,25 +168,34 @@ void register_model_routes(HttpServer &server, cards::CardStore &store) {
                                   "invalid_request_error");
         try {
             const auto card = card_from_json(body, store.custom_dir());
-            const auto stored = store.add_custom(card);
-            log::get("api")->info("custom model card '{}' added ({})", stored.model_id, stored.file.string());
-            res.send_json(200, json{{"message", "Added custom model card " + stored.model_id},
-                                    {"model_card", model_json(stored)}}.dump());
+            std::optional<cards::ModelCard> stored;
+            if (!cluster) {
+                stored = store.add_custom(card);
+            } else {
+                // Validated here (400/409 as for a local add), replicated by the master.
+                const std::string text = store.prepare_custom(card);
+                const auto r = cluster->submit(state::AddCustomModelCard{state::CustomCard{card.model_id, text}}, 15s);
+                if (!r.ok) return send_submit_failure(res, r);
+                if (!cards::wait_for_card(store, card.model_id, &text, 10s) || !(stored = store.find(card.model_id)))
+                    return res.send_error(500, "the cluster accepted card '" + card.model_id +
+                                                   "' but this node did not store it in time (see its log)", "server_error");
+            }
+            log::get("api")->info("custom model card '{}' added ({})", stored->model_id, stored->file.string());
+            res.send_json(200, json{{"message", "Added custom model card " + stored->model_id},
+                                    {"model_card", model_json(*stored)}}.dump());
         } catch (const cards::CardError &e) {
             res.send_error(400, std::string("invalid model card: ") + e.what(), "invalid_request_error");
         } catch (const cards::CardStoreError &e) {
-            using K = cards::CardStoreError::Kind;
-            const int status = e.kind() == K::conflict ? 409 : e.kind() == K::invalid ? 400 : 500;
-            res.send_error(status, e.what(), status == 409 ? "conflict" : status == 400 ? "invalid_request_error" : "server_error");
+            send_store_error(res, e);
         }
     });
 
     // Ids may hold one '/' ("org/model"); a client sends it encoded or not.
-    server.route("DELETE", "/models/custom/{id}", [&store](const HttpRequest &req, HttpResponse &res) {
-        delete_card(store, req.params.at(0), res);
+    server.route("DELETE", "/models/custom/{id}", [&store, cluster](const HttpRequest &req, HttpResponse &res) {
+        delete_card(store, cluster, req.params.at(0), res);
     });
-    server.route("DELETE", "/models/custom/{org}/{name}", [&store](const HttpRequest &req, HttpResponse &res) {
-        delete_card(store, req.params.at(0) + "/" + req.params.at(1), res);
+    server.route("DELETE", "/models/custom/{org}/{name}", [&store, cluster](const HttpRequest &req, HttpResponse &res) {
+        delete_card(store, cluster, req.params.at(0) + "/" + req.params.at(1), res);
     });
 }
 

@@ -5,18 +5,21 @@
 //   DELETE /models/custom/{id}       remove a custom card (ids with one '/' too)
 // The JSON view of a ModelCard lives here; host/cards speaks C++ only.
 //
-// For now add/delete change this node's card store only; with the cluster
-// core they become commands (AddCustomModelCard -> event -> every node).
+// With a cluster node, add/delete are validated here and then go through the
+// master (AddCustomModelCard / DeleteCustomModelCard); every node's listener
+// (cards/cluster_sync.hpp) writes or removes the file, and the route answers
+// once this node has applied it. Without one (tests), they act locally.
 #pragma once
 
 #include "api/http_server.hpp"
 #include "cards/card_store.hpp"
+#include "cluster/node.hpp"
 
 #include <nlohmann/json.hpp>
 
 namespace skulk::api {
 
-void register_model_routes(HttpServer &server, cards::CardStore &store);
+void register_model_routes(HttpServer &server, cards::CardStore &store, cluster::Node *cluster = nullptr);
 
 // One entry of GET /v1/models.
 nlohmann::json model_json(const cards::ModelCard &card);

@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <unistd.h>
 
@@ -127,37 +129,65 @@ std::vector<std::string> CardStore::load_warnings() const {
     return warnings_;
 }
 
-ModelCard CardStore::add_custom(ModelCard card) {
+fs::path CardStore::check_custom_locked(const ModelCard &card) const {
     if (!is_valid_model_id(card.model_id))
         throw CardStoreError(CardStoreError::Kind::invalid, "field 'model_id': '" + card.model_id + "' is not valid");
-    std::unique_lock lock(mutex_);
     auto it = cards_.find(card.model_id);
     if (it != cards_.end() && !it->second.is_custom)
         throw CardStoreError(CardStoreError::Kind::conflict,
                              "model '" + card.model_id + "' is a built-in card and cannot be replaced");
-    std::error_code ec;
-    fs::create_directories(custom_dir_, ec);
-    if (ec)
-        throw CardStoreError(CardStoreError::Kind::io, "cannot create " + custom_dir_.string() + ": " + ec.message());
     const fs::path file = custom_dir_ / card_file_name(card.model_id);
     // Two ids that map to one file name ("a/b" and "a--b") must not overwrite each other.
     for (const auto &[id, other] : cards_)
         if (other.is_custom && other.file == file && id != card.model_id)
             throw CardStoreError(CardStoreError::Kind::conflict,
                                  "model '" + card.model_id + "' would overwrite the card file of '" + id + "'");
-    // Re-read what we write, so the stored card is exactly what a restart loads.
-    const std::string text = card_to_toml(card);
-    ParsedCard reread;
+    return file;
+}
+
+std::string CardStore::prepare_custom(const ModelCard &card) const {
+    std::shared_lock lock(mutex_);
+    const fs::path file = check_custom_locked(card);
+    // Re-read what we would write, so the stored card is exactly what a restart loads.
+    std::string text = card_to_toml(card);
     try {
-        reread = parse_card_text(text, file.string(), custom_dir_);
+        parse_card_text(text, file.string(), custom_dir_);
     } catch (const CardError &e) {
         throw CardStoreError(CardStoreError::Kind::invalid, e.what());
     }
-    write_atomically(file, text);
-    reread.card.is_custom = true;
-    reread.card.file = file;
-    cards_[reread.card.model_id] = reread.card;
-    return reread.card;
+    return text;
+}
+
+ModelCard CardStore::store_locked(const std::string &text) {
+    ParsedCard parsed;
+    try {
+        parsed = parse_card_text(text, "custom card", custom_dir_);
+    } catch (const CardError &e) {
+        throw CardStoreError(CardStoreError::Kind::invalid, e.what());
+    }
+    const fs::path file = check_custom_locked(parsed.card);
+    std::error_code ec;
+    fs::create_directories(custom_dir_, ec);
+    if (ec)
+        throw CardStoreError(CardStoreError::Kind::io, "cannot create " + custom_dir_.string() + ": " + ec.message());
+    std::string current;
+    if (std::ifstream in(file, std::ios::binary); in) current.assign(std::istreambuf_iterator<char>(in), {});
+    if (current != text) write_atomically(file, text);
+    parsed.card.is_custom = true;
+    parsed.card.file = file;
+    cards_[parsed.card.model_id] = parsed.card;
+    return parsed.card;
+}
+
+ModelCard CardStore::add_custom(ModelCard card) {
+    const std::string text = prepare_custom(card);
+    std::unique_lock lock(mutex_);
+    return store_locked(text);
+}
+
+ModelCard CardStore::add_custom_toml(const std::string &text) {
+    std::unique_lock lock(mutex_);
+    return store_locked(text);
 }
 
 void CardStore::delete_custom(std::string_view model_id) {

@@ -5,8 +5,9 @@
 // Broken card files are skipped and reported in load_errors(). Safe for
 // concurrent use: readers take a shared lock, add/delete an exclusive one.
 //
-// For now add/delete act on this node only; once the cluster core lands
-// they become commands (AddCustomModelCard -> event -> every node persists).
+// In the daemon, add/delete go through the cluster (AddCustomModelCard ->
+// CustomModelCardAdded -> every node calls add_custom_toml; see
+// api/custom_card_sync.hpp); the store itself is one node's files.
 #pragma once
 
 #include "cards/model_card.hpp"
@@ -51,6 +52,13 @@ public:
     // atomically as <custom_dir>/<file-safe id>.toml and makes it visible.
     // Replaces a custom card of the same id; a built-in id is a conflict.
     ModelCard add_custom(ModelCard card);
+    // The checks add_custom makes, without writing: returns the TOML text
+    // add_custom would write (what the cluster replicates).
+    std::string prepare_custom(const ModelCard &card) const;
+    // A replicated card's text (from prepare_custom on some node): parsed
+    // against this node's custom dir, written unless the file already holds
+    // exactly this text (so re-applying an event keeps the file's mtime).
+    ModelCard add_custom_toml(const std::string &text);
     // not_found for an unknown id, conflict for a built-in card.
     void delete_custom(std::string_view model_id);
 
@@ -59,6 +67,9 @@ public:
 
 private:
     void load_dir(const std::filesystem::path &dir, bool custom);
+    // With mutex_ held: the checks of prepare_custom; returns the card's file.
+    std::filesystem::path check_custom_locked(const ModelCard &card) const;
+    ModelCard store_locked(const std::string &text);
 
     std::filesystem::path builtin_dir_;
     std::filesystem::path custom_dir_;

@@ -90,7 +90,7 @@ struct Node::Impl {
     std::map<int64_t, state::Event> early;                 // events past a gap, by idx
     std::map<std::string, std::shared_ptr<Pending>> inflight;
     std::deque<std::shared_ptr<Pending>> waiting;          // no master yet
-    std::vector<Node::Listener> listeners;                 // set before start()
+    std::vector<std::pair<Node::Listener, bool>> listeners; // (listener, muteable); set before start()
     uint64_t received_events = 0;                          // for the drop test hook
 
     // Shared with other threads.
@@ -322,8 +322,8 @@ struct Node::Impl {
     }
 
     void notify(const state::Event *e) {
-        if (opt.test_mute_listeners) return;
-        for (const auto &l : listeners) {
+        for (const auto &[l, muteable] : listeners) {
+            if (muteable && opt.test_mute_listeners) continue;
             try {
                 l(state, e);
             } catch (const std::exception &ex) {
@@ -406,8 +406,11 @@ struct Node::Impl {
         early.clear();
         std::vector<state::Instance> carried;
         for (const auto &[id, inst] : state.instances) carried.push_back(inst);
-        log->info("elected master for term {}; carrying over {} instance(s)", session_term, carried.size());
-        emit_all({state::SessionStarted{opt.node_id, std::move(carried)}});
+        std::vector<state::CustomCard> cards;
+        for (const auto &[id, card] : state.custom_cards) cards.push_back(card);
+        log->info("elected master for term {}; carrying over {} instance(s), {} custom card(s)", session_term,
+                  carried.size(), cards.size());
+        emit_all({state::SessionStarted{opt.node_id, std::move(carried), std::move(cards)}});
         liveness(now);
     }
 
@@ -734,9 +737,9 @@ void Node::stop() {
 
 int Node::port() const { return impl_->bound_port; }
 
-void Node::add_listener(Listener listener) {
+void Node::add_listener(Listener listener, bool muteable) {
     if (impl_->running) throw std::logic_error("Node::add_listener after start()");
-    impl_->listeners.push_back(std::move(listener));
+    impl_->listeners.emplace_back(std::move(listener), muteable);
 }
 
 View Node::view() const {

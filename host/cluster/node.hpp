@@ -101,9 +101,11 @@ public:
     // For the worker: called on the cluster thread after every applied event
     // (event set) and after a snapshot was installed (event null). It runs
     // inside the router loop, so keep it short (hand work to another thread).
-    // Register before start().
+    // Register before start(). SKULK_TEST_NO_STATE_LISTENERS=1 mutes the
+    // muteable ones (the worker); the custom-card sync is not muteable, as
+    // tests with a muted worker still add cards.
     using Listener = std::function<void(const state::State &, const state::Event *)>;
-    void add_listener(Listener listener);
+    void add_listener(Listener listener, bool muteable = true);
 
     // This node's resource reading: kept as its own latest and published on
     // the telemetry topic (last write wins; not in the event log).

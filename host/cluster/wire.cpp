@@ -40,9 +40,35 @@ void from_json(const json &j, Task &t) {
     if (!parse_task_status(j.at("status").get<std::string>(), t.status)) throw std::runtime_error("unknown task status");
     j.at("error_message").get_to(t.error_message);
 }
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(State, term, master_node_id, last_event_applied_idx, nodes, instances, runners, tasks)
-
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SessionStarted, master_node_id, carried_instances)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(CustomCard, model_id, toml)
+// custom_cards and carried_custom_cards were appended: absent in messages
+// and event-log records of older nodes.
+void to_json(json &j, const State &s) {
+    j = {{"term", s.term}, {"master_node_id", s.master_node_id}, {"last_event_applied_idx", s.last_event_applied_idx},
+         {"nodes", s.nodes}, {"instances", s.instances}, {"runners", s.runners}, {"tasks", s.tasks},
+         {"custom_cards", s.custom_cards}};
+}
+void from_json(const json &j, State &s) {
+    j.at("term").get_to(s.term);
+    j.at("master_node_id").get_to(s.master_node_id);
+    j.at("last_event_applied_idx").get_to(s.last_event_applied_idx);
+    j.at("nodes").get_to(s.nodes);
+    j.at("instances").get_to(s.instances);
+    j.at("runners").get_to(s.runners);
+    j.at("tasks").get_to(s.tasks);
+    if (j.contains("custom_cards")) j.at("custom_cards").get_to(s.custom_cards);
+}
+void to_json(json &j, const SessionStarted &e) {
+    j = {{"master_node_id", e.master_node_id}, {"carried_instances", e.carried_instances},
+         {"carried_custom_cards", e.carried_custom_cards}};
+}
+void from_json(const json &j, SessionStarted &e) {
+    j.at("master_node_id").get_to(e.master_node_id);
+    j.at("carried_instances").get_to(e.carried_instances);
+    if (j.contains("carried_custom_cards")) j.at("carried_custom_cards").get_to(e.carried_custom_cards);
+}
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(CustomModelCardAdded, card)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(CustomModelCardDeleted, model_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(NodeJoined, node)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(NodeLeft, node_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(NodeTimedOut, node_id)
@@ -59,6 +85,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(CreateTask, task_id, instance_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FinishTask, task_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FailTask, task_id, error_message)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ReportRunnerStatus, status)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AddCustomModelCard, card)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(DeleteCustomModelCard, model_id)
 } // namespace skulk::state
 
 namespace skulk::cluster {

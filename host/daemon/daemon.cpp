@@ -6,6 +6,7 @@
 #include "api/model_routes.hpp"
 #include "api/placement_routes.hpp"
 #include "cards/card_store.hpp"
+#include "cards/cluster_sync.hpp"
 #include "cluster/node.hpp"
 #include "common/node_id.hpp"
 #include "common/stop_signals.hpp"
@@ -69,7 +70,7 @@ struct Daemon::Impl {
         // Placement first: its /instance/previews must win over /instance/{id}.
         if (cluster && cards) api::register_placement_routes(server, *cluster, *cards);
         if (cluster) api::register_cluster_routes(server, *cluster);
-        if (cards) api::register_model_routes(server, *cards);
+        if (cards) api::register_model_routes(server, *cards, cluster.get());
         if (cluster && worker) inference = api::register_inference_routes(server, *plugins, *cluster, *worker);
     }
 };
@@ -127,6 +128,7 @@ int Daemon::run() {
         wo.plugin_dirs = d.plugins->dirs();
         d.worker = std::make_unique<worker::Worker>(wo, *d.cluster, *d.cards, *d.plugins);
         d.worker->attach(); // the listener goes in before the node starts
+        cards::attach_cluster_sync(*d.cluster, *d.cards); // custom cards follow the replicated State
         try {
             d.cluster->start();
         } catch (const std::exception &e) {

@@ -109,6 +109,16 @@ Decision decide(const State &s, const Command &cmd, const std::function<std::str
                 if (c.status.runner_id.empty()) return refuse("runner_id must not be empty");
                 if (!s.instances.count(c.status.instance_id)) return refuse("no instance " + c.status.instance_id);
                 return accept({RunnerStatusUpdated{c.status}});
+            } else if constexpr (std::is_same_v<T, AddCustomModelCard>) {
+                if (c.card.model_id.empty()) return refuse("model_id must not be empty");
+                if (c.card.toml.empty()) return refuse("the card text must not be empty");
+                return accept({CustomModelCardAdded{c.card}});
+            } else if constexpr (std::is_same_v<T, DeleteCustomModelCard>) {
+                // Accepted even when the State has no such card: a card a node
+                // kept in its own dir from before (not replicated) goes too.
+                // The API node answered 404 already when it knows no such card.
+                if (c.model_id.empty()) return refuse("model_id must not be empty");
+                return accept({CustomModelCardDeleted{c.model_id}});
             }
         },
         cmd.body);

@@ -27,6 +27,7 @@ State apply(State s, const Event &event) {
                 s = State{};
                 s.master_node_id = e.master_node_id;
                 for (const auto &inst : e.carried_instances) s.instances[inst.id] = inst;
+                for (const auto &card : e.carried_custom_cards) s.custom_cards[card.model_id] = card;
             } else if constexpr (std::is_same_v<T, NodeJoined>) {
                 s.nodes[e.node.id] = e.node;
             } else if constexpr (std::is_same_v<T, NodeLeft>) {
@@ -43,6 +44,10 @@ State apply(State s, const Event &event) {
                 s.tasks[e.task.id] = e.task;
             } else if constexpr (std::is_same_v<T, TaskFinished>) {
                 if (auto it = s.tasks.find(e.task_id); it != s.tasks.end()) it->second.status = TaskStatus::Complete;
+            } else if constexpr (std::is_same_v<T, CustomModelCardAdded>) {
+                s.custom_cards[e.card.model_id] = e.card;
+            } else if constexpr (std::is_same_v<T, CustomModelCardDeleted>) {
+                s.custom_cards.erase(e.model_id);
             } else if constexpr (std::is_same_v<T, TaskFailed>) {
                 if (auto it = s.tasks.find(e.task_id); it != s.tasks.end()) {
                     it->second.status = TaskStatus::Failed;

@@ -23,8 +23,12 @@ struct CreateTask { TaskId task_id; InstanceId instance_id; };
 struct FinishTask { TaskId task_id; };
 struct FailTask { TaskId task_id; std::string error_message; };
 struct ReportRunnerStatus { RunnerStatus status; };
+// The API node has validated the TOML already; the master checks the id only.
+struct AddCustomModelCard { CustomCard card; };
+struct DeleteCustomModelCard { std::string model_id; };
 
-using CommandBody = std::variant<PlaceInstance, DeleteInstance, CreateTask, FinishTask, FailTask, ReportRunnerStatus>;
+using CommandBody = std::variant<PlaceInstance, DeleteInstance, CreateTask, FinishTask, FailTask, ReportRunnerStatus,
+                                 AddCustomModelCard, DeleteCustomModelCard>;
 
 struct Command {
     std::string command_id;

@@ -11,9 +11,11 @@ namespace skulk::state {
 // Event 0 of every master session. Carries the instances the new master
 // keeps from the previous session (placements survive a master change);
 // tasks, runners and membership start empty and are rebuilt from live nodes.
+// Custom model cards are carried the same way.
 struct SessionStarted {
     NodeId master_node_id;
     std::vector<Instance> carried_instances;
+    std::vector<CustomCard> carried_custom_cards = {};
     bool operator==(const SessionStarted &) const = default;
 };
 struct NodeJoined { NodeInfo node; bool operator==(const NodeJoined &) const = default; };
@@ -34,8 +36,12 @@ struct TaskFailed {
     bool operator==(const TaskFailed &) const = default;
 };
 
+struct CustomModelCardAdded { CustomCard card; bool operator==(const CustomModelCardAdded &) const = default; };
+struct CustomModelCardDeleted { std::string model_id; bool operator==(const CustomModelCardDeleted &) const = default; };
+
 using EventBody = std::variant<SessionStarted, NodeJoined, NodeLeft, NodeTimedOut, InstanceCreated, InstanceDeleted,
-                               RunnerStatusUpdated, TaskCreated, TaskFinished, TaskFailed>;
+                               RunnerStatusUpdated, TaskCreated, TaskFinished, TaskFailed,
+                               CustomModelCardAdded, CustomModelCardDeleted>;
 
 struct Event {
     uint64_t term = 0;

@@ -55,6 +55,8 @@ const char *event_name(const EventBody &body) {
         [](const TaskCreated &) { return "TaskCreated"; },
         [](const TaskFinished &) { return "TaskFinished"; },
         [](const TaskFailed &) { return "TaskFailed"; },
+        [](const CustomModelCardAdded &) { return "CustomModelCardAdded"; },
+        [](const CustomModelCardDeleted &) { return "CustomModelCardDeleted"; },
     }, body);
 }
 
@@ -66,6 +68,8 @@ const char *command_name(const CommandBody &body) {
         [](const FinishTask &) { return "FinishTask"; },
         [](const FailTask &) { return "FailTask"; },
         [](const ReportRunnerStatus &) { return "ReportRunnerStatus"; },
+        [](const AddCustomModelCard &) { return "AddCustomModelCard"; },
+        [](const DeleteCustomModelCard &) { return "DeleteCustomModelCard"; },
     }, body);
 }
 

@@ -82,6 +82,16 @@ struct Task {
     bool operator==(const Task &) const = default;
 };
 
+// A user-added model card, replicated so every node (and a late joiner's
+// snapshot) has it; each node writes it into its own custom cards dir.
+// `toml` is the card as the store writes it (cards::card_to_toml), so every
+// node parses the very same text.
+struct CustomCard {
+    std::string model_id;
+    std::string toml;
+    bool operator==(const CustomCard &) const = default;
+};
+
 struct State {
     uint64_t term = 0;                 // the master session these events belong to
     NodeId master_node_id;
@@ -90,6 +100,7 @@ struct State {
     std::map<InstanceId, Instance> instances;
     std::map<std::string, RunnerStatus> runners;
     std::map<TaskId, Task> tasks;
+    std::map<std::string, CustomCard> custom_cards; // model id -> card
     bool operator==(const State &) const = default;
 };
 

@@ -118,3 +118,31 @@ TEST(Master, LeaveDropsTheNodesInstances) {
     EXPECT_EQ(std::get<InstanceDeleted>(evs[0]).instance_id, "i1");
     EXPECT_EQ(std::get<NodeLeft>(evs[1]).node_id, "b");
 }
+
+TEST(StateApply, CustomCardsAreAddedDeletedAndCarriedAcrossSessions) {
+    const CustomCard a{"a", "model_id = \"a\"\n"}, b{"org/b", "model_id = \"org/b\"\n"};
+    State s = run({SessionStarted{"n", {}}, CustomModelCardAdded{a}, CustomModelCardAdded{b}, CustomModelCardDeleted{"a"}});
+    ASSERT_EQ(s.custom_cards.size(), 1u);
+    EXPECT_EQ(s.custom_cards.at("org/b"), b);
+    // A new session keeps only what its master carries.
+    std::vector<CustomCard> carried;
+    for (auto &[k, v] : s.custom_cards) carried.push_back(v);
+    EXPECT_EQ(apply(s, Event{2, 0, SessionStarted{"m", {}, carried}}).custom_cards, s.custom_cards);
+    EXPECT_TRUE(apply(s, Event{2, 0, SessionStarted{"m", {}}}).custom_cards.empty());
+}
+
+TEST(Master, CustomCardCommandsBecomeEvents) {
+    const State s = run({SessionStarted{"n", {}}});
+    auto id = [] { return std::string("x"); };
+    auto d = master::decide(s, Command{"c1", "n", AddCustomModelCard{CustomCard{"m", "model_id = \"m\"\n"}}}, id);
+    ASSERT_TRUE(d.ok) << d.error;
+    ASSERT_EQ(d.events.size(), 1u);
+    EXPECT_EQ(std::get<CustomModelCardAdded>(d.events[0]).card.model_id, "m");
+    EXPECT_FALSE(master::decide(s, Command{"c2", "n", AddCustomModelCard{CustomCard{"", "x"}}}, id).ok);
+    EXPECT_FALSE(master::decide(s, Command{"c3", "n", AddCustomModelCard{CustomCard{"m", ""}}}, id).ok);
+    // Deleting is accepted even when the State lacks the card (a node's own old file goes too).
+    d = master::decide(s, Command{"c4", "n", DeleteCustomModelCard{"gone"}}, id);
+    ASSERT_TRUE(d.ok);
+    EXPECT_EQ(std::get<CustomModelCardDeleted>(d.events[0]).model_id, "gone");
+    EXPECT_FALSE(master::decide(s, Command{"c5", "n", DeleteCustomModelCard{""}}, id).ok);
+}

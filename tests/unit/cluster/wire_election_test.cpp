@@ -131,3 +131,39 @@ TEST(NodeOptions, EnvironmentOverridesAreValidatedAndNamed) {
     EXPECT_NE(apply_env_overrides(o).find("SKULK_BEACONS"), std::string::npos);
     ::unsetenv("SKULK_BEACONS");
 }
+
+TEST(Wire, CustomCardsTravelInEventsCommandsAndSnapshots) {
+    const state::CustomCard card{"org/m", "model_id = \"org/m\"\n"};
+    for (const state::EventBody &b : {state::EventBody{state::CustomModelCardAdded{card}},
+                                      state::EventBody{state::CustomModelCardDeleted{"org/m"}},
+                                      state::EventBody{state::SessionStarted{"n1", {}, {card}}}}) {
+        const state::Event e{2, 5, b};
+        state::Event back;
+        std::string err;
+        ASSERT_TRUE(decode_event(encode_event(e), back, err)) << err;
+        EXPECT_EQ(back, e);
+    }
+    state::Command c{"cmd2", "n1", state::AddCustomModelCard{card}};
+    auto d = decode(encode(Envelope{kWireVersion, "", "n1", CommandRequest{c}}));
+    ASSERT_TRUE(d.ok) << d.error;
+    EXPECT_EQ(std::get<state::AddCustomModelCard>(std::get<CommandRequest>(d.env.body).command.body).card, card);
+
+    state::State s;
+    s.custom_cards[card.model_id] = card;
+    d = decode(encode(Envelope{kWireVersion, "", "n1", SnapshotReply{s}}));
+    ASSERT_TRUE(d.ok) << d.error;
+    EXPECT_EQ(std::get<SnapshotReply>(d.env.body).state, s);
+}
+
+TEST(Wire, RecordsOfOlderNodesWithoutCustomCardsStillDecode) {
+    // An event-log record and a snapshot written before custom cards existed.
+    state::Event e;
+    std::string err;
+    ASSERT_TRUE(decode_event(R"({"term":1,"idx":0,"event":{"type":"SessionStarted","data":{"master_node_id":"a","carried_instances":[]}}})",
+                             e, err)) << err;
+    EXPECT_TRUE(std::get<state::SessionStarted>(e.body).carried_custom_cards.empty());
+    const auto d = decode(R"({"v":1,"ns":"","from":"a","type":"snapshot","body":{"state":{"term":1,"master_node_id":"a",)"
+                          R"("last_event_applied_idx":3,"nodes":{},"instances":{},"runners":{},"tasks":{}}}})");
+    ASSERT_TRUE(d.ok) << d.error;
+    EXPECT_TRUE(std::get<SnapshotReply>(d.env.body).state.custom_cards.empty());
+}
