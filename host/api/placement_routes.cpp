@@ -2,6 +2,7 @@
 
 #include "api/model_routes.hpp"
 #include "log/logging.hpp"
+#include "placement/cluster_facts.hpp"
 #include "placement/planner.hpp"
 
 #include <chrono>
@@ -18,25 +19,6 @@ using namespace std::chrono_literals;
 // How long POST /place_instance waits for missing telemetry before 503.
 constexpr auto kInfoWait = 15s;
 constexpr auto kInfoPoll = 200ms;
-
-std::vector<placement::NodeFacts> node_facts(const cluster::View &v, const cards::CardStore &cards) {
-    const auto reserved = placement::reservations(v.state, [&](const std::string &model_id) -> std::optional<placement::ModelFacts> {
-        if (auto card = cards.find(model_id)) return placement::model_facts(*card);
-        return std::nullopt;
-    });
-    std::vector<placement::NodeFacts> out;
-    for (const auto &[id, _] : v.state.nodes) {
-        placement::NodeFacts n;
-        n.node_id = id;
-        if (auto it = v.telemetry.find(id); it != v.telemetry.end()) {
-            n.has_telemetry = true;
-            n.reading = it->second.reading;
-        }
-        if (auto it = reserved.find(id); it != reserved.end()) n.reserved_bytes = it->second;
-        out.push_back(std::move(n));
-    }
-    return out;
-}
 
 json shard_json(const state::ShardAssignment &s) {
     return {{"nodeId", s.node_id}, {"rank", s.rank}, {"worldSize", s.world_size}, {"firstLayer", s.first_layer},
@@ -138,7 +120,7 @@ void place_instance(cluster::Node &node, cards::CardStore &cards, const HttpRequ
     placement::Outcome o;
     for (;;) {
         const auto view = node.view();
-        auto nodes = node_facts(view, cards);
+        auto nodes = placement::node_facts(view, cards);
         placement::Request r = preq;
         if (!node_ids.empty()) // pinned: every other member is out
             for (const auto &n : nodes)
@@ -181,7 +163,7 @@ void previews(cluster::Node &node, cards::CardStore &cards, const HttpRequest &r
             if (!id.empty()) base.excluded.insert(id);
     }
     const auto facts = placement::model_facts(*card);
-    const auto nodes = node_facts(node.view(), cards);
+    const auto nodes = placement::node_facts(node.view(), cards);
     json list = json::array();
     for (const char *sharding : {"Pipeline", "Tensor"}) {
         placement::Request r = base;
@@ -251,7 +233,7 @@ void create_instance(cluster::Node &node, cards::CardStore &cards, const HttpReq
             return res.send_error(400, "instance.contextTokenLimit must be an integer", "invalid_request_error", "contextTokenLimit");
         inst.context_token_limit = j["contextTokenLimit"].get<int64_t>();
     }
-    if (auto e = placement::check_instance(facts, node_facts(node.view(), cards), inst); !e.empty())
+    if (auto e = placement::check_instance(facts, placement::node_facts(node.view(), cards), inst); !e.empty())
         return res.send_error(400, e, "invalid_request_error", "invalid_placement");
     state::PlaceInstance cmd;
     cmd.model_id = inst.model_id;

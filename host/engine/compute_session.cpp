@@ -16,7 +16,8 @@ bool has_slot(const skulk_compute_v1 *vt, size_t offset) { return vt && vt->size
 ComputeSession::ComputeSession(std::shared_ptr<const void> plugin_owner, const skulk_compute_v1 *vtable,
                                std::shared_ptr<const model::GgufFile> file, uint32_t first, int32_t last,
                                uint32_t range_flags, const SessionOptions &options)
-    : owner_(std::move(plugin_owner)), vt_(vtable), file_(std::move(file)), options_(options), flags_(range_flags) {
+    : owner_(std::move(plugin_owner)), vt_(vtable), file_(std::move(file)), options_(options), flags_(range_flags),
+      first_(first) {
     if (!file_) throw EngineError(SKULK_E_INVALID, "compute session: no model file");
     if (!SKULK_HAS_SLOT(vt_, create) || !SKULK_HAS_SLOT(vt_, forward) || !SKULK_HAS_SLOT(vt_, destroy))
         throw EngineError(SKULK_E_UNSUPPORTED, "compute plugin lacks create/forward/destroy");
@@ -26,6 +27,7 @@ ComputeSession::ComputeSession(std::shared_ptr<const void> plugin_owner, const s
         throw EngineError(SKULK_E_INVALID, file_->path().string() + ": layer range [" + std::to_string(first) + ", " +
                                                std::to_string(last_layer) + "] is outside the model's " +
                                                std::to_string(params_.n_layer) + " layers");
+    last_ = last_layer;
     if (options_.n_ctx == 0) options_.n_ctx = std::min<uint32_t>(params_.n_ctx_train ? params_.n_ctx_train : 4096, 4096);
     tensors_ = lend_tensors(*file_, first, last_layer, range_flags);
 

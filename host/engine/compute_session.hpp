@@ -57,6 +57,8 @@ public:
     uint32_t n_batch_max() const { return options_.n_batch_max; }
     uint32_t n_seq_max() const { return options_.n_seq_max; }
     uint32_t range_flags() const { return flags_; }
+    uint32_t first_layer() const { return first_; }
+    uint32_t last_layer() const { return last_; }
     int n_vocab() const { return static_cast<int>(params_.n_vocab); }
     int n_embd() const { return static_cast<int>(params_.n_embd); }
 
@@ -68,6 +70,7 @@ private:
     std::vector<skulk_tensor> tensors_;
     SessionOptions options_;
     uint32_t flags_;
+    uint32_t first_ = 0, last_ = 0;
     void *instance_ = nullptr;
 };
 

@@ -31,6 +31,8 @@ bool parse_runner_args(int argc, const char *const *argv, RunnerOptions &o) {
         ("last-layer", po::value(&last), "last layer of this rank (pipeline; -1: the last)")
         ("rank", po::value(&rank), "pipeline rank")
         ("world-size", po::value(&world), "pipeline ranks")
+        ("pipeline-listen", po::value(&o.pipeline_listen), "rank 0: where to bind the pipeline hub (tcp://HOST:*)")
+        ("pipeline-hub", po::value(&o.pipeline_hub), "rank > 0: rank 0's pipeline hub (tcp://HOST:PORT)")
         ("verbose,v", po::value<int>(&o.verbosity)->implicit_value(1), "log verbosity");
     // clang-format on
     po::variables_map vm;
@@ -59,9 +61,12 @@ bool parse_runner_args(int argc, const char *const *argv, RunnerOptions &o) {
     o.last_layer = static_cast<int32_t>(range("last-layer", last, -1, 1 << 16));
     o.world_size = static_cast<uint32_t>(range("world-size", world, 1, 1024));
     o.rank = static_cast<uint32_t>(range("rank", rank, 0, o.world_size - 1));
-    if (o.world_size != 1)
-        throw UsageError("--world-size: pipeline placement over " + std::to_string(o.world_size) +
-                         " ranks is not supported yet (a single-node runner runs every layer)");
+    if (o.world_size > 1 && o.rank == 0 && o.pipeline_listen.empty())
+        throw UsageError("--pipeline-listen: rank 0 of a pipeline needs the address to bind its hub");
+    if (o.world_size > 1 && o.rank > 0 && o.pipeline_hub.empty())
+        throw UsageError("--pipeline-hub: rank " + std::to_string(o.rank) + " needs rank 0's hub address");
+    if (o.world_size == 1 && (o.first_layer != 0 || o.last_layer != -1))
+        throw UsageError("--first-layer/--last-layer: a single runner (--world-size 1) runs every layer");
     if (o.backend.empty()) throw UsageError("--backend: empty tag");
     if (o.endpoint.empty()) throw UsageError("--endpoint: empty");
     o.model = model;

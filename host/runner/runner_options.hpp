@@ -2,7 +2,8 @@
 //   skulk-runner --model F --backend TAG --plugin-dir D... --endpoint E
 //                --instance-id ID [--ctx N] [--threads N] [--n-seq-max N]
 //                [--prefill-chunk N] [--keepalive-ms N] [--chat-template-file F]
-//                [--first-layer A --last-layer B --rank R --world-size W]
+//                [--first-layer A --last-layer B --rank R --world-size W
+//                 (--pipeline-listen tcp://HOST:* | --pipeline-hub tcp://HOST:PORT)]
 #pragma once
 
 #include <cstdint>
@@ -30,9 +31,11 @@ struct RunnerOptions {
     uint32_t prefill_chunk = 256; // most prompt tokens per step
     uint32_t keepalive_ms = 2000; // queued/prefilling requests hear from us this often
     std::filesystem::path chat_template_file; // empty: the GGUF's template
-    // Pipeline placement (a later issue); a single-node runner runs every layer.
+    // Pipeline placement: this rank's layers. Rank 0 binds a hub at
+    // pipeline_listen; every other rank connects to rank 0's pipeline_hub.
     int32_t first_layer = 0, last_layer = -1;
     uint32_t rank = 0, world_size = 1;
+    std::string pipeline_listen, pipeline_hub;
     int verbosity = 0;
 };
 

@@ -9,14 +9,14 @@ namespace skulk::runner {
 
 using clock = std::chrono::steady_clock;
 
-Scheduler::Scheduler(engine::ComputeSession &session, const model::Vocab &vocab, const model::ChatTemplate *chat_template,
+Scheduler::Scheduler(engine::StepExecutor &executor, const model::Vocab &vocab, const model::ChatTemplate *chat_template,
                      model::ChatTemplateOptions template_options, RequestQueue &inbox, EventOutlet &outlet,
                      SchedulerOptions options)
-    : session_(session), vocab_(vocab), template_(chat_template), template_options_(std::move(template_options)),
-      inbox_(inbox), outlet_(outlet), options_(options), n_ctx_(static_cast<int32_t>(session.n_ctx())),
-      n_vocab_(session.n_vocab()) {
-    const uint32_t n_seq = session.n_seq_max();
-    const uint32_t n_batch = session.n_batch_max();
+    : exec_(executor), vocab_(vocab), template_(chat_template), template_options_(std::move(template_options)),
+      inbox_(inbox), outlet_(outlet), options_(options), n_ctx_(static_cast<int32_t>(executor.n_ctx())),
+      n_vocab_(static_cast<int32_t>(executor.n_vocab())) {
+    const uint32_t n_seq = executor.n_seq_max();
+    const uint32_t n_batch = executor.n_batch_max();
     options_.prefill_chunk = std::max<uint32_t>(1, std::min(options_.prefill_chunk, n_batch > n_seq ? n_batch - n_seq : 1));
     for (uint32_t s = n_seq; s-- > 0;) free_slots_.push_back(s); // slot 0 first
     active_.reserve(n_seq);
@@ -24,14 +24,15 @@ Scheduler::Scheduler(engine::ComputeSession &session, const model::Vocab &vocab,
     pos_.resize(n_batch);
     seq_.resize(n_batch);
     want_.resize(n_batch);
-    // A step wants at most one logits row per sequence in it.
-    logits_.resize(static_cast<size_t>(n_seq) * static_cast<size_t>(n_vocab_));
+    steps_.resize(executor.depth());
+    for (auto &st : steps_) st.reserve(n_seq);
 }
 
 void Scheduler::run() {
     auto log = log::get("runner");
+    std::string broken;
     for (;;) {
-        const bool idle = active_.empty() && waiting_.empty();
+        const bool idle = active_.empty() && waiting_.empty() && exec_.in_flight() == 0;
         // Idle: sleep until a command (or a keepalive is due); busy: just look.
         const auto wait = idle ? options_.keepalive_interval : std::chrono::milliseconds(0);
         if (!inbox_.take(commands_, wait)) break;
@@ -39,13 +40,29 @@ void Scheduler::run() {
         reap();
         start_waiting();
         send_keepalives();
-        if (!active_.empty()) step();
+        try {
+            while (exec_.in_flight() < exec_.depth() && launch()) {
+            }
+            // A pipeline answers later: wait briefly, then read the inbox again.
+            if (exec_.in_flight() > 0) collect(std::chrono::milliseconds(exec_.depth() > 1 ? 5 : 0));
+        } catch (const engine::ExecutorBroken &e) {
+            broken = e.what();
+            log->error("the model cannot run any more: {}", broken);
+            break;
+        }
         reap();
     }
-    // Shutdown: every request still here ends with a retryable error.
-    for (auto &s : active_) fail(*s, 500, "runner_stopping", "the runner is shutting down; the request may be retried");
-    for (auto &s : waiting_) fail(*s, 500, "runner_stopping", "the runner is shutting down; the request may be retried");
+    // Every request still here ends with a retryable error.
+    const std::string why = broken.empty() ? "the runner is shutting down; the request may be retried"
+                                           : "the model instance failed (" + broken + "); the request may be retried";
+    const char *code = broken.empty() ? "runner_stopping" : "instance_failed";
+    for (auto &s : active_)
+        if (!s->finished) fail(*s, 500, code, why);
+    for (auto &s : waiting_)
+        if (!s->finished) fail(*s, 500, code, why);
+    for (auto &s : active_) s->in_flight = false; // nothing comes back any more
     reap();
+    if (!broken.empty() && options_.on_broken) options_.on_broken(broken);
     log->info("scheduler stopped");
 }
 
@@ -118,6 +135,9 @@ void Scheduler::admit(Command &c) {
     s->prompt = std::move(tokens);
     s->n_prompt = static_cast<int32_t>(n_prompt);
     s->max_tokens = r.max_tokens ? *r.max_tokens : -1;
+    s->logprobs = r.logprobs;
+    s->top_logprobs = r.top_logprobs;
+    if (s->logprobs) s->logprobs_pending.reserve(static_cast<size_t>(256 + 160 * s->top_logprobs));
     model::SamplingParams sp;
     if (r.temperature) sp.temperature = *r.temperature;
     if (r.top_p) sp.top_p = *r.top_p;
@@ -155,7 +175,7 @@ void Scheduler::start_waiting() {
         waiting_.pop_front();
         s->slot = free_slots_.back();
         free_slots_.pop_back();
-        session_.seq_drop(s->slot, 0, -1);
+        exec_.drop(s->slot);
         s->state = Sequence::State::prefilling;
         active_.push_back(std::move(s));
     }
@@ -172,84 +192,116 @@ void Scheduler::send_keepalives() {
     for (auto &s : active_) due(*s);
 }
 
-void Scheduler::step() {
-    uint32_t n = 0;
-    int32_t rows = 0;
+bool Scheduler::launch() {
+    // On a pipeline, the decoding sequences spread over depth() micro-batches.
+    uint32_t n_decoding = 0;
+    for (auto &sp : active_) n_decoding += sp->state == Sequence::State::decoding && !sp->finished;
+    const uint32_t depth = exec_.depth();
+    const uint32_t decode_cap = depth > 1 ? (n_decoding + depth - 1) / depth : n_decoding;
+    std::vector<Sequence *> &entries = steps_[(first_step_ + exec_.in_flight()) % steps_.size()];
+    entries.clear();
+
+    uint32_t n = 0, rows = 0, decodes = 0;
     for (auto &sp : active_) {
         Sequence &s = *sp;
-        s.out_row = -1;
-        s.chunk = 0;
-        if (s.state != Sequence::State::decoding) continue;
+        if (s.in_flight || s.finished || s.state != Sequence::State::decoding || decodes == decode_cap) continue;
         tok_[n] = s.next_token;
         pos_[n] = s.n_fed;
         seq_[n] = s.slot;
         want_[n] = 1;
-        s.out_row = rows++;
+        s.out_row = static_cast<int32_t>(rows++);
+        s.chunk = 0;
+        entries.push_back(&s);
+        ++decodes;
         ++n;
     }
     // The prompt chunk fills what the decode tokens left, in admission order.
-    uint32_t budget = std::min<uint32_t>(options_.prefill_chunk, session_.n_batch_max() - n);
+    uint32_t budget = std::min<uint32_t>(options_.prefill_chunk, exec_.n_batch_max() - n);
     for (auto &sp : active_) {
         Sequence &s = *sp;
-        if (s.state != Sequence::State::prefilling || budget == 0) continue;
+        if (s.in_flight || s.finished || s.state != Sequence::State::prefilling || budget == 0) continue;
         const int32_t k = std::min<int32_t>(static_cast<int32_t>(budget), s.n_prompt - s.n_fed);
+        s.out_row = -1;
         for (int32_t i = 0; i < k; ++i) {
             const int32_t p = s.n_fed + i;
             tok_[n] = s.prompt[p];
             pos_[n] = p;
             seq_[n] = s.slot;
             want_[n] = p == s.n_prompt - 1;
-            if (want_[n]) s.out_row = rows++;
+            if (want_[n]) s.out_row = static_cast<int32_t>(rows++);
             ++n;
         }
         s.chunk = k;
+        entries.push_back(&s);
         budget -= static_cast<uint32_t>(k);
     }
-    if (n == 0) return;
+    if (n == 0) return false;
 
-    skulk_batch b{};
-    b.size = sizeof b;
-    b.n_tokens = n;
-    b.token = tok_.data();
-    b.pos = pos_.data();
-    b.seq_id = seq_.data();
-    b.want_output = want_.data();
+    engine::StepBatch b;
+    b.token = {tok_.data(), n};
+    b.pos = {pos_.data(), n};
+    b.seq = {seq_.data(), n};
+    b.want = {want_.data(), n};
+    b.n_out = rows;
     try {
-        session_.forward(b, logits_.data(), static_cast<size_t>(rows) * static_cast<size_t>(n_vocab_));
-    } catch (const std::exception &e) {
+        exec_.submit(b);
+    } catch (const engine::EngineError &e) {
         log::get("runner")->error("forward of {} tokens failed: {}", n, e.what());
-        for (auto &s : active_)
-            if (s->out_row >= 0 || s->chunk > 0) fail(*s, 500, "engine_error", std::string("the engine failed: ") + e.what());
-        return;
+        for (Sequence *s : entries) fail(*s, 500, "engine_error", std::string("the engine failed: ") + e.what());
+        entries.clear();
+        return false;
     }
+    for (Sequence *s : entries) s->in_flight = true;
+    return true;
+}
 
-    for (auto &sp : active_) {
+void Scheduler::collect(std::chrono::milliseconds wait) {
+    std::span<const float> logits;
+    if (!exec_.next_result(wait, logits)) return;
+    std::vector<Sequence *> &entries = steps_[first_step_];
+    first_step_ = (first_step_ + 1) % steps_.size();
+    for (Sequence *sp : entries) {
         Sequence &s = *sp;
-        if (s.state == Sequence::State::decoding) {
+        s.in_flight = false;
+        if (s.finished) continue; // cancelled while its step was in flight
+        if (s.chunk == 0) {
             ++s.n_fed;
-        } else if (s.chunk > 0) {
+        } else {
             s.n_fed += s.chunk;
             if (s.n_fed == s.n_prompt) s.state = Sequence::State::decoding;
         }
         if (s.out_row >= 0) {
-            const float *row = logits_.data() + static_cast<size_t>(s.out_row) * static_cast<size_t>(n_vocab_);
-            on_token(s, s.sampler->sample(row));
+            const float *row = logits.data() + static_cast<size_t>(s.out_row) * static_cast<size_t>(n_vocab_);
+            on_token(s, s.sampler->sample(row), row);
         }
     }
+    entries.clear();
 }
 
-void Scheduler::on_token(Sequence &s, int32_t token) {
+void Scheduler::on_token(Sequence &s, int32_t token, const float *row) {
     ++s.n_generated;
     s.sampler->accept(token);
     if (vocab_.is_eog(token)) return finish(s, "stop", true);
+    // Logprobs of the raw row (before bias/penalties/temperature), kept until
+    // this token's text goes out (the stop matcher may hold it back).
+    if (s.logprobs)
+        append_logprob_entry(vocab_, row, n_vocab_, token, s.top_logprobs, s.logprob_scratch, s.logprobs_pending);
     s.piece.clear();
     s.decoder.push(token, s.piece);
     s.text.clear();
     s.stop.push(s.piece, s.text);
     if (!s.text.empty()) {
-        delta_event(s.command_id, s.text, s.event);
+        delta_event(s.command_id, s.text, s.logprobs_pending, s.event);
+        s.logprobs_pending.clear();
         emit(s, s.event);
         s.last_event = clock::now();
+    }
+    const bool ends = s.stop.stopped() || (s.max_tokens >= 0 && s.n_generated >= s.max_tokens) ||
+                      s.n_prompt + s.n_generated >= n_ctx_;
+    if (ends && !s.logprobs_pending.empty()) { // entries of held-back text go before the end
+        delta_event(s.command_id, "", s.logprobs_pending, s.event);
+        s.logprobs_pending.clear();
+        emit(s, s.event);
     }
     if (s.stop.stopped()) return finish(s, "stop", false);
     if (s.max_tokens >= 0 && s.n_generated >= s.max_tokens) return finish(s, "length", true);
@@ -282,7 +334,7 @@ void Scheduler::release(Sequence &s) {
     s.finished = true;
     if (s.state != Sequence::State::waiting) {
         try {
-            session_.seq_drop(s.slot, 0, -1);
+            exec_.drop(s.slot);
         } catch (const std::exception &e) {
             log::get("runner")->error("seq_drop({}) failed: {}", s.slot, e.what());
         }
@@ -291,7 +343,8 @@ void Scheduler::release(Sequence &s) {
 }
 
 void Scheduler::reap() {
-    auto done = [](const std::unique_ptr<Sequence> &s) { return s->finished; };
+    // A finished sequence still in a step in flight stays until the step is back.
+    auto done = [](const std::unique_ptr<Sequence> &s) { return s->finished && !s->in_flight; };
     active_.erase(std::remove_if(active_.begin(), active_.end(), done), active_.end());
     waiting_.erase(std::remove_if(waiting_.begin(), waiting_.end(), done), waiting_.end());
 }

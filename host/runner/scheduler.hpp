@@ -1,12 +1,14 @@
 // Rank 0's continuous-batching scheduler. Each step builds ONE batch from
-// every decoding sequence (one token each) plus at most `prefill_chunk`
-// prompt tokens of sequences still prefilling, runs one engine forward, and
-// samples for every sequence whose logits came back. Requests beyond the
-// KV slots (n_seq_max) wait in FIFO order. Events go out through the
-// EventOutlet as they are produced.
+// decoding sequences (one token each) plus at most `prefill_chunk` prompt
+// tokens of sequences still prefilling, hands it to the StepExecutor, and
+// samples for every sequence whose logits came back. On a pipeline the
+// executor takes up to depth() steps at once: the decoding sequences are
+// spread over that many micro-batches, and a sequence is in at most one
+// step in flight. Requests beyond the KV slots (n_seq_max) wait in FIFO
+// order. Events go out through the EventOutlet as they are produced.
 #pragma once
 
-#include "engine/compute_session.hpp"
+#include "engine/step_executor.hpp"
 #include "model/chat_template.hpp"
 #include "model/vocab.hpp"
 #include "runner/ipc_server.hpp"
@@ -15,6 +17,7 @@
 
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -24,16 +27,19 @@ struct SchedulerOptions {
     uint32_t prefill_chunk = 256;
     // Queued/prefilling requests hear a keepalive at least this often.
     std::chrono::milliseconds keepalive_interval{2000};
+    // Called on the scheduler thread when the executor broke (a pipeline
+    // rank is gone); run() then ends every request and returns.
+    std::function<void(const std::string &why)> on_broken;
 };
 
 class Scheduler {
 public:
     // chat_template: null when the model has none (chat requests get a 400).
-    Scheduler(engine::ComputeSession &session, const model::Vocab &vocab, const model::ChatTemplate *chat_template,
+    Scheduler(engine::StepExecutor &executor, const model::Vocab &vocab, const model::ChatTemplate *chat_template,
               model::ChatTemplateOptions template_options, RequestQueue &inbox, EventOutlet &outlet,
               SchedulerOptions options);
-    // Serves until the inbox is stopped; then ends every request with a
-    // retryable error.
+    // Serves until the inbox is stopped or the executor breaks; then ends
+    // every request with a retryable error.
     void run();
 
 private:
@@ -43,15 +49,16 @@ private:
     void cancel(const std::string &client, const std::string *command_id);
     void start_waiting();
     void send_keepalives();
-    void step();
-    void on_token(Sequence &s, int32_t token);
+    bool launch();
+    void collect(std::chrono::milliseconds wait);
+    void on_token(Sequence &s, int32_t token, const float *row); // row: the raw logits (logprobs)
     void finish(Sequence &s, const char *reason, bool flush);
     void fail(Sequence &s, int status, const char *code, const std::string &message);
     void release(Sequence &s);
     void reap();
     void emit(const Sequence &s, const std::string &event) { outlet_.send(s.client, event); }
 
-    engine::ComputeSession &session_;
+    engine::StepExecutor &exec_;
     const model::Vocab &vocab_;
     const model::ChatTemplate *template_;
     model::ChatTemplateOptions template_options_;
@@ -64,12 +71,14 @@ private:
     std::vector<std::unique_ptr<Sequence>> active_;   // admission order
     std::vector<uint32_t> free_slots_;
     std::vector<Command> commands_;
+    // The sequences of each step in flight, oldest first (a ring of depth() entries).
+    std::vector<std::vector<Sequence *>> steps_;
+    size_t first_step_ = 0;
 
-    // The batch, sized once for n_batch_max tokens / n_seq_max logits rows.
+    // The batch, sized once for n_batch_max tokens.
     std::vector<int32_t> tok_, pos_;
     std::vector<uint32_t> seq_;
     std::vector<uint8_t> want_;
-    std::vector<float> logits_;
 };
 
 } // namespace skulk::runner

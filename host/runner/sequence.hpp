@@ -6,6 +6,7 @@
 
 #include "model/sampler.hpp"
 #include "model/vocab.hpp"
+#include "runner/logprobs.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -37,10 +38,17 @@ struct Sequence {
     int32_t chunk = 0;       // prompt tokens in the current step's batch
     int32_t out_row = -1;    // logits row of the current step, -1: none
     bool finished = false;
+    bool in_flight = false;  // in a step whose logits have not come back (a pipeline has several)
     std::unique_ptr<model::Sampler> sampler;
     model::StreamDecoder decoder;
     model::StopMatcher stop;
     std::string piece, text, event; // reused per token
+    bool logprobs = false;
+    int32_t top_logprobs = 0;
+    // Logprob entries (JSON text, comma-separated) of tokens whose text has
+    // not gone out yet; sent with the next delta. Reused, like scratch.
+    std::string logprobs_pending;
+    LogprobScratch logprob_scratch;
     std::chrono::steady_clock::time_point last_event;
 };
 

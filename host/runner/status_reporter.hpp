@@ -1,6 +1,8 @@
 // The runner's status lines to its supervisor (docs/runner-lifecycle.md):
-// `loading <layers>/<total>`, `warming_up`, `ready`, `failed <message>`, one
-// per line on the fd named by SKULK_STATUS_FD. Without it: log only.
+// `loading <layers>/<total>`, `warming_up`, `ready`, `failed <message>`,
+// `refused <arithmetic>` (the shard does not fit this node) and
+// `pipeline_endpoint <address>` (rank 0's hub is bound), one per line on the
+// fd named by SKULK_STATUS_FD. Without it: log only.
 #pragma once
 
 #include <string_view>
@@ -15,6 +17,8 @@ public:
     void warming_up();
     void ready();
     void failed(std::string_view message);
+    void refused(std::string_view message);
+    void pipeline_endpoint(std::string_view endpoint);
 
 private:
     void line(std::string_view text);

@@ -317,9 +317,13 @@ void RunnerSupervisor::run() {
             pid_ = -1;
         }
         recorder_.record("exit", "failure", failure);
-        if (breaker_.record_failure(clock::now())) {
-            const std::string reason = std::to_string(breaker_.max_failures()) + " failures within " +
-                                       seconds_text(breaker_.window()) + "; gave up. Last: " + failure;
+        const bool refused = child && !status.signaled && options_.final_exit_code >= 0 && status.code == options_.final_exit_code;
+        if (refused || breaker_.record_failure(clock::now())) {
+            const std::string reason =
+                refused                        ? "the runner refused its work; not restarted: " + failure
+                : breaker_.max_failures() == 1 ? "the runner failed and is not restarted: " + failure
+                                               : std::to_string(breaker_.max_failures()) + " failures within " +
+                                                     seconds_text(breaker_.window()) + "; gave up. Last: " + failure;
             recorder_.record("breaker", "gave_up", reason);
             {
                 std::lock_guard lock(mutex_);

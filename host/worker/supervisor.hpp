@@ -52,7 +52,10 @@ struct SupervisorOptions {
     std::chrono::milliseconds graceful_timeout = std::chrono::seconds(5); // after the graceful request
     std::chrono::milliseconds term_timeout = std::chrono::seconds(5);     // after SIGTERM
     std::chrono::milliseconds restart_delay = std::chrono::milliseconds(200);
-    int max_failures = 3;
+    int max_failures = 3; // 1: never restarted (a pipeline rank cannot rejoin its peers' KV state)
+    // A child exiting with this code is given up at once: it refused its
+    // work and would refuse again (the runner's "does not fit", exit 3).
+    int final_exit_code = -1;
     std::chrono::milliseconds failure_window = std::chrono::seconds(60);
     // Called (on the monitor thread) to ask the runner to exit; in addition
     // to "shutdown\n" on its stdin.

@@ -2,6 +2,7 @@
 
 #include "common/paths.hpp"
 #include "log/logging.hpp"
+#include "placement/cluster_facts.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -71,6 +72,8 @@ struct Worker::Impl {
         std::unique_ptr<RunnerSupervisor> supervisor;
         int total_layers = 0;
         std::string last_reported_failure; // the runner's own "failed <message>" line
+        std::string refused;               // the runner's "refused <arithmetic>" line
+        std::string pipeline_endpoint;     // rank 0's hub, once bound
     };
 
     mutable std::mutex mutex;
@@ -80,7 +83,8 @@ struct Worker::Impl {
     state::State latest;                          // the newest State the listener saw
     std::map<std::string, Managed> managed;       // by instance id
     std::deque<RunnerStatus> reports;             // to submit, in order
-    std::vector<std::pair<std::string, std::string>> deletes; // (instance, reason)
+    std::vector<std::pair<std::string, std::string>> deletes;  // (instance, reason), retried until done
+    std::vector<std::pair<std::string, std::string>> replaces; // (instance, refusal): re-place one node wider
     std::vector<std::string> to_place;
     std::thread thread;
 
@@ -108,6 +112,7 @@ struct Worker::Impl {
         st.node_id = options.node_id;
         st.phase = phase;
         st.total_layers = m.total_layers;
+        st.pipeline_endpoint = m.pipeline_endpoint;
         return st;
     }
 
@@ -159,7 +164,24 @@ struct Worker::Impl {
         return l;
     }
 
-    SpawnSpec spawn_spec(const RunnerLaunch &l, const state::Instance &inst, const state::ShardAssignment &shard) const {
+    // The host other nodes reach this one at, as the cluster knows it (tcp://HOST:PORT).
+    std::string advertised_host(const state::State &s) const {
+        auto it = s.nodes.find(options.node_id);
+        if (it == s.nodes.end()) return "127.0.0.1";
+        std::string ep = it->second.endpoint;
+        if (auto p = ep.find("://"); p != std::string::npos) ep.erase(0, p + 3);
+        if (auto c = ep.rfind(':'); c != std::string::npos) ep.erase(c);
+        return ep.empty() ? "127.0.0.1" : ep;
+    }
+
+    // Rank 0's hub address for the other ranks of a pipeline ("" until it is bound).
+    static std::string hub_of(const state::State &s, const state::Instance &inst) {
+        auto it = s.runners.find(Worker::runner_id(inst.id, 0));
+        return it == s.runners.end() ? "" : it->second.pipeline_endpoint;
+    }
+
+    SpawnSpec spawn_spec(const RunnerLaunch &l, const state::Instance &inst, const state::ShardAssignment &shard,
+                         const std::string &pipeline_address) const {
         SpawnSpec s;
         s.executable = options.runner_executable.string();
         auto &a = s.args;
@@ -173,11 +195,14 @@ struct Worker::Impl {
             a.insert(a.end(), {"--first-layer", std::to_string(shard.first_layer), "--last-layer",
                                std::to_string(shard.last_layer), "--rank", std::to_string(shard.rank), "--world-size",
                                std::to_string(shard.world_size)});
+        if (shard.world_size > 1)
+            a.insert(a.end(), {shard.rank == 0 ? "--pipeline-listen" : "--pipeline-hub", pipeline_address});
         return s;
     }
 
     // Starts a runner for a shard that appeared; or reports why it cannot.
-    void start_shard(const state::Instance &inst, const state::ShardAssignment &shard) {
+    // pipeline_address: rank 0 binds its hub there (tcp://HOST:*); other ranks connect to it.
+    void start_shard(const state::Instance &inst, const state::ShardAssignment &shard, const std::string &pipeline_address) {
         Managed m;
         m.instance = inst;
         m.shard = shard;
@@ -202,8 +227,11 @@ struct Worker::Impl {
 
         SupervisorOptions so;
         so.name = "runner " + inst.id + "/r" + std::to_string(shard.rank);
-        so.spawn = spawn_spec(launch, inst, shard);
+        so.spawn = spawn_spec(launch, inst, shard, pipeline_address);
         so.restart_delay = options.restart_delay;
+        so.final_exit_code = 3; // the runner refused its shard (host/runner/shard_fit.hpp)
+        // A pipeline rank cannot rejoin the KV state of its peers: any failure ends the instance.
+        if (shard.world_size > 1) so.max_failures = 1;
         const std::string id = inst.id;
         so.on_report = [this, id](const std::string &phase, const std::string &detail) { on_report(id, phase, detail); };
         so.on_phase = [this, id](RunnerPhase p, const std::string &detail) { on_phase(id, p, detail); };
@@ -234,6 +262,14 @@ struct Worker::Impl {
         } else if (phase == "failed") {
             m.last_reported_failure = detail;
             log->warn("runner {} reports failure: {}", instance_id, detail);
+        } else if (phase == "refused") {
+            m.refused = detail;
+            log->warn("runner {} refuses its shard: {}", instance_id, detail);
+        } else if (phase == "pipeline_endpoint") {
+            m.pipeline_endpoint = detail;
+            auto st = status_of(m, SPhase::Loading);
+            lk.unlock();
+            queue_report(st);
         }
     }
 
@@ -252,7 +288,12 @@ struct Worker::Impl {
             st = status_of(m, SPhase::Failed);
             st->error_message = detail;
             if (!m.last_reported_failure.empty()) st->error_message += " (runner said: " + m.last_reported_failure + ")";
-            deletes.emplace_back(instance_id, st->error_message);
+            if (!m.refused.empty()) {
+                st->error_message = "node " + options.node_id + " refused its shard: " + m.refused;
+                replaces.emplace_back(instance_id, st->error_message);
+            } else {
+                deletes.emplace_back(instance_id, st->error_message);
+            }
             break;
         }
         default: break; // stopping/stopped: the instance is going away
@@ -289,7 +330,13 @@ struct Worker::Impl {
             }
             for (const auto &shard : inst.shards)
                 if (shard.node_id == options.node_id) {
-                    start_shard(inst, shard);
+                    std::string address;
+                    if (shard.world_size > 1 && shard.rank == 0) address = "tcp://" + advertised_host(s) + ":*";
+                    if (shard.world_size > 1 && shard.rank > 0) {
+                        address = hub_of(s, inst);
+                        if (address.empty()) break; // rank 0 has not bound its hub yet: a later State has it
+                    }
+                    start_shard(inst, shard, address);
                     break; // one shard of an instance per node
                 }
         }
@@ -297,21 +344,74 @@ struct Worker::Impl {
 
     void submit_pending() {
         std::deque<RunnerStatus> rs;
-        std::vector<std::pair<std::string, std::string>> ds;
+        std::vector<std::pair<std::string, std::string>> ds, re;
         {
             std::lock_guard lk(mutex);
             rs.swap(reports);
             ds.swap(deletes);
+            re.swap(replaces);
         }
         for (auto &st : rs) {
             const auto r = node.submit(state::ReportRunnerStatus{st}, std::chrono::seconds(5));
             if (!r.ok) log->debug("runner status {} of {} not recorded: {}", state::to_string(st.phase), st.runner_id, r.error);
         }
+        std::vector<std::pair<std::string, std::string>> retry;
         for (const auto &[id, reason] : ds) {
+            if (!node.view().state.instances.count(id)) continue; // already gone (another rank's worker deleted it)
             log->error("giving instance {} up: {}", id, reason);
             const auto r = node.submit(state::DeleteInstance{id}, std::chrono::seconds(5));
-            if (!r.ok) log->warn("could not delete instance {}: {}", id, r.error);
+            if (!r.ok) {
+                // No master right now (an election after the node that died): try again.
+                log->warn("could not delete instance {}: {}; retrying", id, r.error);
+                retry.emplace_back(id, reason);
+            }
         }
+        for (const auto &[id, reason] : re) replace_wider(id, reason);
+        if (!retry.empty()) {
+            std::lock_guard lk(mutex);
+            deletes.insert(deletes.end(), retry.begin(), retry.end());
+        }
+    }
+
+    // A runner refused its shard: place the model again over one node more
+    // (each rank then holds fewer layers); the old instance goes first, so
+    // when several ranks refuse at once only the first re-places it.
+    void replace_wider(const std::string &instance_id, const std::string &reason) {
+        const auto view = node.view();
+        auto it = view.state.instances.find(instance_id);
+        if (it == view.state.instances.end()) return;
+        const state::Instance old = it->second;
+        const auto del = node.submit(state::DeleteInstance{instance_id}, std::chrono::seconds(5));
+        if (!del.ok) {
+            log->warn("could not delete refused instance {}: {}", instance_id, del.error);
+            return;
+        }
+        const auto card = cards.find(old.model_id);
+        if (!card) {
+            log->error("instance {} of {} given up: {} (no card to re-place it)", instance_id, old.model_id, reason);
+            return;
+        }
+        placement::Request req;
+        req.sharding = old.sharding;
+        req.min_nodes = int(old.shards.size()) + 1;
+        const auto o = placement::plan(placement::model_facts(*card), placement::node_facts(node.view(), cards), req);
+        if (!o.ok()) {
+            log->error("instance {} of {} given up: {}; no placement over {} or more nodes: {}", instance_id, old.model_id,
+                       reason, req.min_nodes, o.message);
+            return;
+        }
+        state::PlaceInstance cmd;
+        cmd.model_id = old.model_id;
+        cmd.sharding = o.plan->instance.sharding;
+        cmd.shards = o.plan->instance.shards;
+        cmd.context_token_limit = o.plan->instance.context_token_limit;
+        const auto r = node.submit(cmd, std::chrono::seconds(5));
+        if (r.ok)
+            log->warn("instance {} of {}: {}; re-placed over {} nodes as {}", instance_id, old.model_id, reason,
+                      cmd.shards.size(), r.created_ids.empty() ? "?" : r.created_ids.front());
+        else
+            log->error("instance {} of {}: {}; re-placing over {} nodes failed: {}", instance_id, old.model_id, reason,
+                       cmd.shards.size(), r.error);
     }
 
     void place_pending(const state::State &s) {
@@ -338,7 +438,7 @@ struct Worker::Impl {
             {
                 std::unique_lock lk(mutex);
                 wake.wait_for(lk, std::chrono::milliseconds(500), [&] {
-                    return stopping || state_dirty || !reports.empty() || !deletes.empty();
+                    return stopping || state_dirty || !reports.empty() || !deletes.empty() || !replaces.empty();
                 });
                 if (stopping) break;
                 dirty = state_dirty;
