@@ -1,9 +1,12 @@
 // runner_bench: how fast skulk-runner decodes compared with skulk-generate.
-//   runner_bench [--model F] [--threads N] [-n TOKENS] [--streams 1,8,32,64]
+//   runner_bench [--model F] [--threads N] [-n TOKENS] [--streams 1,8,32,64] [--ctx 2048]
 // Prints skulk-generate's decode tok/s, then for each concurrency the
 // runner's per-stream decode tok/s (tokens after the first / time from the
 // first delta to done, as skulk-generate counts) and aggregate tok/s
-// (all completion tokens / wall time from send to the last done).
+// (all completion tokens / wall time from send to the last done), and that
+// aggregate as a multiple of the first level's (batching's gain, same run).
+// --ctx sizes the runner's KV cache (n_seq_max x ctx slots): lower it for
+// big models at 64 streams.
 #include "model/gguf.hpp"
 #include "model/vocab.hpp"
 
@@ -36,10 +39,11 @@ std::string shell_quote(const std::string &s) {
     return q + "'";
 }
 
-double generate_decode_tps(const fs::path &bin, const std::string &model, int threads, int n, const std::string &prompt) {
+double generate_decode_tps(const fs::path &bin, const std::string &model, int threads, int n, int n_ctx,
+                           const std::string &prompt) {
     const std::string cmd = shell_quote((bin / "skulk-generate").string()) + " --plugin-dir " +
                             shell_quote((bin / "plugins").string()) + " --model " + shell_quote(model) +
-                            " --greedy --ignore-eos --json --ctx 2048 --threads " + std::to_string(threads) + " -n " +
+                            " --greedy --ignore-eos --json --ctx " + std::to_string(n_ctx) + " --threads " + std::to_string(threads) + " -n " +
                             std::to_string(n) + " --prompt " + shell_quote(prompt) + " 2>/dev/null";
     FILE *f = popen(cmd.c_str(), "r");
     std::string out;
@@ -62,11 +66,12 @@ int main(int argc, char **argv) {
     const fs::path bin = fs::canonical("/proc/self/exe").parent_path();
     std::string model = (bin.parent_path().parent_path() / "cards" / "models" / "stories260K.gguf").string();
     std::string streams_flag = "1,8,32,64";
-    int threads = 2, n = 256;
+    int threads = 2, n = 256, n_ctx = 2048;
     po::options_description desc("runner_bench");
     desc.add_options()("help,h", "help")("model", po::value(&model), "GGUF model")(
         "threads", po::value(&threads), "engine threads (both tools)")("n,n", po::value(&n), "tokens per stream")(
-        "streams", po::value(&streams_flag), "concurrency levels, comma-separated");
+        "streams", po::value(&streams_flag), "concurrency levels, comma-separated")(
+        "ctx", po::value(&n_ctx), "runner context length (per sequence)");
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, desc), vm);
     po::notify(vm);
@@ -87,7 +92,7 @@ int main(int argc, char **argv) {
     for (int32_t id = 0; id < static_cast<int32_t>(vocab->n_tokens()); ++id)
         if (vocab->is_eog(id)) bias[std::to_string(id)] = -100.0; // run for exactly n tokens
 
-    const double gen_tps = generate_decode_tps(bin, model, threads, n, prompt);
+    const double gen_tps = generate_decode_tps(bin, model, threads, n, n_ctx, prompt);
     std::printf("model %s, %d threads, %d tokens per stream\n", fs::path(model).filename().c_str(), threads, n);
     std::printf("skulk-generate decode: %.1f tok/s\n", gen_tps);
 
@@ -97,11 +102,11 @@ int main(int argc, char **argv) {
     const pid_t pid = fork();
     if (pid == 0) {
         const std::string exe = (bin / "skulk-runner").string(), plugins = (bin / "plugins").string();
-        const std::string th = std::to_string(threads), seqs = std::to_string(max_level);
+        const std::string th = std::to_string(threads), seqs = std::to_string(max_level), ctx_s = std::to_string(n_ctx);
         const int devnull = open("/dev/null", O_WRONLY);
         dup2(devnull, 2);
         execl(exe.c_str(), exe.c_str(), "--model", model.c_str(), "--backend", "cpu_blas-cpu", "--plugin-dir",
-              plugins.c_str(), "--endpoint", endpoint.c_str(), "--instance-id", "bench", "--ctx", "2048", "--threads",
+              plugins.c_str(), "--endpoint", endpoint.c_str(), "--instance-id", "bench", "--ctx", ctx_s.c_str(), "--threads",
               th.c_str(), "--n-seq-max", seqs.c_str(), "--verbose=-1", static_cast<char *>(nullptr));
         _exit(127);
     }
@@ -123,6 +128,7 @@ int main(int argc, char **argv) {
             ready = json::parse(m.to_string_view()).value("ready", false);
         }
     }
+    double first_aggregate = 0;
     for (int level : levels) {
         std::map<std::string, Stream> streams;
         const auto t0 = clk::now();
@@ -156,8 +162,10 @@ int main(int argc, char **argv) {
             total += s.tokens;
             per_stream += (s.tokens - 1) / std::chrono::duration<double>(s.done - s.first).count();
         }
-        std::printf("runner %2d stream(s): per-stream decode %.1f tok/s, aggregate %.1f tok/s\n", level,
-                    per_stream / level, total / std::chrono::duration<double>(t1 - t0).count());
+        const double aggregate = total / std::chrono::duration<double>(t1 - t0).count();
+        if (first_aggregate == 0) first_aggregate = aggregate;
+        std::printf("runner %2d stream(s): per-stream decode %.1f tok/s, aggregate %.1f tok/s (%.2fx the first level)\n",
+                    level, per_stream / level, aggregate, aggregate / first_aggregate);
     }
     kill(pid, SIGTERM);
     waitpid(pid, nullptr, 0);

@@ -26,6 +26,9 @@ using F = __m512;
 
 inline __mmask16 tail_mask(int n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
 
+template <KvType T>
+constexpr int sizeof_kv() { return T == KvType::f32 ? 4 : 2; }
+
 // 16 cache elements (masked) as f32.
 template <KvType T>
 inline F load16(const void *row, int64_t off, __mmask16 m) {
@@ -70,21 +73,32 @@ inline F v_expf(F x) {
     return _mm512_mask_blend_ps(d, res, alt);
 }
 
+// The cache rows of one head are strided (all KV heads of a position are
+// one row), and at decode they come from DRAM: fetch the head slices of the
+// keys a block or so ahead, or the loads stall one key at a time.
+inline void prefetch_slice(const void *p, int bytes) {
+    const char *c = static_cast<const char *>(p);
+    for (int o = 0; o < bytes; o += 64) _mm_prefetch(c + o, _MM_HINT_T0);
+    _mm_prefetch(c + bytes - 1, _MM_HINT_T0); // a slice need not start on a line
+}
+constexpr int kAhead = 16; // keys
+
 // Value pass for query heads [r0, r0 + R) (R <= RB): out_r += p_rj v_j.
 template <KvType T, int N, int RB>
-void values(const KvCache &kv, int layer, uint32_t seq, int64_t voff, int j0, int n, const uint8_t *present,
-            const float *scores, int64_t ls, int r0, int R, __mmask16 mv, const float *scale, float *out, int dv) {
+void values(const char *vbase, size_t vstride, int n, const uint8_t *present, const float *scores, int64_t ls, int r0,
+            int R, __mmask16 mv, const float *scale, float *out, int dv) {
     F acc[RB][N];
     #pragma GCC unroll 16
     for (int r = 0; r < RB; ++r)
         #pragma GCC unroll 16
         for (int v = 0; v < N; ++v) acc[r][v] = _mm512_setzero_ps();
     for (int j = 0; j < n; ++j) {
-        if (!present[j0 + j]) continue;
-        const void *row = kv.v_row(layer, seq, j0 + j);
+        if (j + kAhead < n) prefetch_slice(vbase + (j + kAhead) * vstride, dv * sizeof_kv<T>());
+        if (!present[j]) continue;
+        const char *row = vbase + j * vstride;
         F x[N];
         #pragma GCC unroll 16
-        for (int v = 0; v < N; ++v) x[v] = load16<T>(row, voff + 16 * v, v == N - 1 ? mv : __mmask16(0xFFFF));
+        for (int v = 0; v < N; ++v) x[v] = load16<T>(row, 16 * v, v == N - 1 ? mv : __mmask16(0xFFFF));
         #pragma GCC unroll 16
         for (int r = 0; r < RB; ++r) {
             if (r >= R) break;
@@ -115,8 +129,11 @@ void attend_n(const KvCache &kv, int layer, const AttentionShape &s, uint32_t se
     float *kb = scores + n_rep * ls;
     float *qs = kb + 16 * 16 * N;
     const __mmask16 mk = tail_mask(dk - 16 * (N - 1)), mv = tail_mask(dv - 16 * (N - 1));
-    const uint8_t *present = kv.present_row(seq);
-    const int64_t koff = static_cast<int64_t>(kv_head) * dk, voff = static_cast<int64_t>(kv_head) * dv;
+    // Everything from j0 on: the head slices of rows j0.., and their presence.
+    const uint8_t *present = kv.present_row(seq) + j0;
+    const size_t kstride = kv.k_row_bytes(), vstride = kv.v_row_bytes();
+    const char *kbase = static_cast<const char *>(kv.k_row(layer, seq, j0)) + int64_t(kv_head) * dk * sizeof_kv<T>();
+    const char *vbase = static_cast<const char *>(kv.v_row(layer, seq, j0)) + int64_t(kv_head) * dv * sizeof_kv<T>();
 
     const F vscale = _mm512_set1_ps(s.scale);
     for (int r = 0; r < n_rep; ++r)
@@ -129,15 +146,17 @@ void attend_n(const KvCache &kv, int layer, const AttentionShape &s, uint32_t se
     for (int jb = 0; jb < n; jb += 16) {
         const int nj = n - jb < 16 ? n - jb : 16;
         const __mmask16 in = tail_mask(nj);
-        const __m128i pr = _mm_maskz_loadu_epi8(in, present + j0 + jb);
+        const __m128i pr = _mm_maskz_loadu_epi8(in, present + jb);
         const __mmask16 valid = _mm_mask_cmpneq_epi8_mask(in, pr, _mm_setzero_si128());
+        for (int jj = jb + kAhead; jj < jb + kAhead + 16 && jj < n; ++jj)
+            prefetch_slice(kbase + jj * kstride, dk * sizeof_kv<T>());
         for (int jj = 0; jj < 16; ++jj) {
             const bool load = jj < nj && ((valid >> jj) & 1);
-            const void *row = load ? kv.k_row(layer, seq, j0 + jb + jj) : nullptr;
+            const char *row = kbase + (jb + jj) * kstride;
             #pragma GCC unroll 16
             for (int v = 0; v < N; ++v)
                 _mm512_store_ps(kb + (jj * N + v) * 16,
-                                load ? load16<T>(row, koff + 16 * v, v == N - 1 ? mk : __mmask16(0xFFFF))
+                                load ? load16<T>(row, 16 * v, v == N - 1 ? mk : __mmask16(0xFFFF))
                                      : _mm512_setzero_ps());
         }
         for (int r = 0; r < n_rep; ++r) {
@@ -192,7 +211,7 @@ void attend_n(const KvCache &kv, int layer, const AttentionShape &s, uint32_t se
     const int per = (n_rep + n_blocks - 1) / n_blocks;
     for (int r0 = 0; r0 < n_rep; r0 += per) {
         const int R = n_rep - r0 < per ? n_rep - r0 : per;
-        values<T, N, RB>(kv, layer, seq, voff, j0, n, present, scores, ls, r0, R, mv, scale, out, dv);
+        values<T, N, RB>(vbase, vstride, n, present, scores, ls, r0, R, mv, scale, out, dv);
     }
 }
 

@@ -4,17 +4,36 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 #include <stdexcept>
 
+#include <sys/mman.h>
+
 namespace skulk::cpu {
+
+namespace {
+// Zeroed memory, 2 MiB aligned and marked for huge pages when it is big.
+uint8_t *alloc_kv(size_t bytes) {
+    constexpr size_t huge = size_t(2) << 20;
+    const size_t align = bytes >= huge ? huge : 64;
+    const size_t size = std::max<size_t>((bytes + align - 1) / align * align, align);
+    auto *p = static_cast<uint8_t *>(std::aligned_alloc(align, size));
+    if (!p) throw std::bad_alloc();
+    if (align == huge) madvise(p, size, MADV_HUGEPAGE);
+    std::memset(p, 0, size);
+    return p;
+}
+} // namespace
 
 KvCache::KvCache(int n_layer, int n_seq, int n_ctx, int64_t k_dim, int64_t v_dim, KvType type)
     : n_layer_(n_layer), n_seq_(n_seq), n_ctx_(n_ctx), k_dim_(k_dim), v_dim_(v_dim), type_(type),
       elem_(type == KvType::f32 ? 4 : 2) {
     if (n_seq <= 0 || n_ctx <= 0) throw std::invalid_argument("kv cache: n_seq_max and n_ctx must be positive");
     const size_t rows = static_cast<size_t>(std::max(n_layer, 0)) * n_seq * n_ctx;
-    k_.resize(rows * k_dim * elem_);
-    v_.resize(rows * v_dim * elem_);
+    k_bytes_ = rows * k_dim * elem_;
+    v_bytes_ = rows * v_dim * elem_;
+    k_.reset(alloc_kv(k_bytes_));
+    v_.reset(alloc_kv(v_bytes_));
     present_.assign(static_cast<size_t>(n_seq) * n_ctx, 0);
 }
 

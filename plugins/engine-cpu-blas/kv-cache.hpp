@@ -7,6 +7,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 #include <vector>
 
 namespace skulk::cpu {
@@ -20,7 +22,7 @@ public:
     int n_ctx() const { return n_ctx_; }
     int n_seq() const { return n_seq_; }
     KvType type() const { return type_; }
-    size_t bytes() const { return k_.size() + v_.size() + present_.size(); }
+    size_t bytes() const { return k_bytes_ + v_bytes_ + present_.size(); }
 
     // Mark positions present before the layers store into them.
     void mark(uint32_t seq, int32_t pos) { present_[index(seq, pos)] = 1; }
@@ -33,6 +35,9 @@ public:
     // contiguous by position.
     const void *k_row(int layer, uint32_t seq, int32_t pos) const { return &k_[offset(layer, seq, pos, k_dim_)]; }
     const void *v_row(int layer, uint32_t seq, int32_t pos) const { return &v_[offset(layer, seq, pos, v_dim_)]; }
+    // Bytes from one position's row to the next (rows of a sequence are contiguous).
+    size_t k_row_bytes() const { return static_cast<size_t>(k_dim_) * elem_; }
+    size_t v_row_bytes() const { return static_cast<size_t>(v_dim_) * elem_; }
     // Convert `count` consecutive rows starting at pos to f32.
     void k_to_f32(int layer, uint32_t seq, int32_t pos, int count, float *out) const;
     void v_to_f32(int layer, uint32_t seq, int32_t pos, int count, float *out) const;
@@ -53,7 +58,16 @@ private:
     int64_t k_dim_, v_dim_;
     KvType type_;
     size_t elem_;
-    std::vector<uint8_t> k_, v_, present_;
+    // K and V in 2 MiB pages where the kernel allows (MADV_HUGEPAGE): a decode
+    // step reads a few hundred bytes from every position of every layer, so
+    // with 4 KiB pages each token walks thousands of TLB misses (expensive
+    // page walks under a hypervisor).
+    struct Free {
+        void operator()(uint8_t *p) const { std::free(p); }
+    };
+    std::unique_ptr<uint8_t[], Free> k_, v_;
+    size_t k_bytes_ = 0, v_bytes_ = 0;
+    std::vector<uint8_t> present_;
 };
 
 } // namespace skulk::cpu
