@@ -2,22 +2,14 @@
 
 #include "engine/lend.hpp"
 #include "model/hparams.hpp"
+#include "placement/planner.hpp"
 #include "telemetry/gather.hpp"
 
-#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 
 namespace skulk::runner {
-
-namespace {
-std::string gb(uint64_t bytes) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.2f GB", double(bytes) / 1e9);
-    return buf;
-}
-} // namespace
 
 ShardNeed shard_need(const model::GgufFile &file, uint32_t first, uint32_t last, uint32_t range_flags, uint32_t n_ctx) {
     ShardNeed n;
@@ -44,8 +36,11 @@ uint64_t runner_memory_budget() {
 
 std::string refuse_reason(const ShardNeed &need, uint64_t budget, uint32_t first, uint32_t last) {
     if (need.total() <= budget) return "";
-    return "layers " + std::to_string(first) + ".." + std::to_string(last) + " need " + gb(need.total()) + " (weights " +
-           gb(need.weights) + " + KV " + gb(need.kv) + "), this node has " + gb(budget);
+    using placement::human_bytes;
+    return "layers " + std::to_string(first) + ".." + std::to_string(last) + " need " + human_bytes(need.total()) +
+           " (weights " + human_bytes(need.weights) + " + KV " + human_bytes(need.kv) + "; " +
+           std::to_string(need.total()) + " bytes), this node has " + human_bytes(budget) + " (" +
+           std::to_string(budget) + " bytes)";
 }
 
 } // namespace skulk::runner
