@@ -5,9 +5,13 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <chrono>
 #include <filesystem>
@@ -133,6 +137,35 @@ void shutdown_accepted_connections(int port) {
     }
 }
 
+// The accepted socket of one request: civetweb has no API that hands it
+// out, so find the socket whose peer is the request's remote address and
+// port (unique among this process's sockets while the request lives).
+int find_connection_socket(const mg_request_info *ri) {
+    if (!ri) return -1;
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+        const int fd = std::stoi(name);
+        sockaddr_storage peer{};
+        socklen_t len = sizeof peer;
+        if (::getpeername(fd, reinterpret_cast<sockaddr *>(&peer), &len) != 0) continue;
+        char text[INET6_ADDRSTRLEN] = {};
+        int port = -1;
+        if (peer.ss_family == AF_INET) {
+            const auto *a = reinterpret_cast<sockaddr_in *>(&peer);
+            ::inet_ntop(AF_INET, &a->sin_addr, text, sizeof text);
+            port = ntohs(a->sin_port);
+        } else if (peer.ss_family == AF_INET6) {
+            const auto *a = reinterpret_cast<sockaddr_in6 *>(&peer);
+            ::inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof text);
+            port = ntohs(a->sin6_port);
+        }
+        if (port == ri->remote_port && std::strcmp(text, ri->remote_addr) == 0) return fd;
+    }
+    return -1;
+}
+
 int begin_request(mg_connection *conn) {
     auto *server = static_cast<HttpServer *>(mg_get_user_data(mg_get_context(conn)));
     return server->dispatch(conn);
@@ -172,6 +205,21 @@ bool HttpResponse::write(std::string_view chunk) {
     if (!streaming_ || ended_) return false;
     if (chunk.empty()) return true;
     return mg_send_chunk(conn_, chunk.data(), unsigned(chunk.size())) > 0;
+}
+
+bool HttpResponse::peer_gone() {
+    if (started_) return false; // a writer learns it from write()
+    if (fd_ == -2) fd_ = find_connection_socket(mg_get_request_info(conn_));
+    if (fd_ < 0) return false; // cannot tell: the final write will
+    pollfd p{fd_, POLLIN | POLLRDHUP, 0};
+    if (::poll(&p, 1, 0) <= 0) return false;
+    if (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) return true;
+    if (p.revents & POLLIN) { // a pipelined next request, or EOF
+        char c;
+        const ssize_t n = ::recv(fd_, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+    }
+    return false;
 }
 
 void HttpResponse::end_stream() {

@@ -43,9 +43,15 @@ public:
     bool write(std::string_view chunk);
     void end_stream();
     bool started() const { return started_; }
+    // True once the client has closed its side (or reset) while we have not
+    // answered yet: for handlers that wait without writing (a whole
+    // response being generated). A poll() and at most a 1-byte MSG_PEEK;
+    // the first call finds the socket (a scan of /proc/self/fd).
+    bool peer_gone();
 
 private:
     mg_connection *conn_;
+    int fd_ = -2; // -2: not looked up yet, -1: not found
     bool started_ = false;
     bool streaming_ = false;
     bool ended_ = false;

@@ -194,7 +194,18 @@ int InferenceRoutes::serve(const plugin::LoadedPlugin &adapter, const HttpReques
     bool cancel_sent = false;
     auto last_message = clock_type::now(), last_write = last_message, last_delta = last_message;
     bool first_delta = true;
+    auto next_peer_check = last_message + std::chrono::milliseconds(100);
     for (;;) {
+        // A whole response writes nothing until the end, so a client that
+        // went away is noticed here (every ~100 ms), not at the final write.
+        if (!stream && !cancel_sent && clock_type::now() >= next_peer_check) {
+            next_peer_check = clock_type::now() + std::chrono::milliseconds(100);
+            if (res.peer_gone()) { // as a stream's failed write: cancel, nobody reads the answer
+                conn.send(cancel_message(command_id));
+                log_->info("request {}: client disconnected while waiting; cancelled", command_id);
+                return 499;
+            }
+        }
         if (cancelled->load(std::memory_order_relaxed) && !cancel_sent) {
             conn.send(cancel_message(command_id));
             cancel_sent = true;

@@ -1,5 +1,7 @@
 #include "runner/protocol.hpp"
 
+#include "runner/logprobs.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -134,6 +136,14 @@ GenerateRequest decode_request(const json &r) {
         } else fail("request.stop", "must be an array of strings");
         if (q.stop.size() > 4) fail("request.stop", "at most 4 stop strings");
     }
+    if (const json *l = member(r, "logprobs")) {
+        if (!l->is_boolean()) fail("request.logprobs", "must be a boolean");
+        q.logprobs = l->get<bool>();
+    }
+    if (auto v = get_int(r, "top_logprobs", 0, kMaxTopLogprobs)) {
+        if (!q.logprobs) fail("request.top_logprobs", "requires logprobs: true");
+        q.top_logprobs = static_cast<int32_t>(*v);
+    }
     // logit_bias: {"<token id>": bias} as OpenAI sends it (not in the
     // canonical table yet; accepted when present).
     if (const json *b = member(r, "logit_bias")) {
@@ -219,6 +229,15 @@ void delta_event(const std::string &command_id, std::string_view text, std::stri
     json j = base("delta", command_id);
     j["text"] = text;
     out = dump(j);
+}
+
+void delta_event(const std::string &command_id, std::string_view text, std::string_view logprobs, std::string &out) {
+    delta_event(command_id, text, out);
+    if (logprobs.empty()) return;
+    out.pop_back(); // the closing brace
+    out += ",\"logprobs\":[";
+    out += logprobs;
+    out += "]}";
 }
 
 std::string done_event(const std::string &command_id, std::string_view finish_reason, int32_t prompt_tokens,

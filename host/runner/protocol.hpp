@@ -33,8 +33,11 @@ bool decode_client_message(std::string_view frame, ClientMessage &out, ProtocolE
 std::string pong_event(bool ready);
 std::string start_event(const std::string &command_id, int32_t prompt_tokens);
 std::string keepalive_event(const std::string &command_id);
-// Writes the delta event into `out` (reused by the caller).
+// Writes the delta event into `out` (reused by the caller). `logprobs`:
+// comma-separated entries (runner/logprobs.hpp) sent as "logprobs":[...];
+// empty: no such field.
 void delta_event(const std::string &command_id, std::string_view text, std::string &out);
+void delta_event(const std::string &command_id, std::string_view text, std::string_view logprobs, std::string &out);
 std::string done_event(const std::string &command_id, std::string_view finish_reason, int32_t prompt_tokens,
                        int32_t completion_tokens);
 // status 4xx: code e.g. "context_length_exceeded"/"invalid_request_error",

@@ -24,6 +24,8 @@ struct GenerateRequest {
     std::optional<uint64_t> seed;
     std::vector<std::string> stop;
     std::vector<std::pair<int32_t, float>> logit_bias;
+    bool logprobs = false;         // report each token's logprob (runner/logprobs.hpp)
+    int32_t top_logprobs = 0;      // 0..20 alternatives per token, with logprobs
 };
 
 // What the IPC thread hands the scheduler. `client` is the ROUTER identity

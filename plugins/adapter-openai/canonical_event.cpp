@@ -9,7 +9,7 @@ using nlohmann::json;
 
 enum class Field {
     none, type, text, id, model, kind, created, stream, include_usage, finish_reason, usage, prompt_tokens,
-    completion_tokens, message, retryable, status, code, param, tool_calls
+    completion_tokens, message, retryable, status, code, param, tool_calls, logprobs
 };
 
 Field top_field(const std::string &k) {
@@ -18,7 +18,8 @@ Field top_field(const std::string &k) {
         {"kind", Field::kind}, {"created", Field::created}, {"stream", Field::stream},
         {"stream_include_usage", Field::include_usage}, {"finish_reason", Field::finish_reason},
         {"usage", Field::usage}, {"message", Field::message}, {"retryable", Field::retryable},
-        {"status", Field::status}, {"code", Field::code}, {"param", Field::param}, {"tool_calls", Field::tool_calls}};
+        {"status", Field::status}, {"code", Field::code}, {"param", Field::param}, {"tool_calls", Field::tool_calls},
+        {"logprobs", Field::logprobs}};
     for (const auto &[name, f] : table)
         if (k == name) return f;
     return Field::none;
@@ -76,6 +77,7 @@ public:
     }
     bool start_array(std::size_t) override {
         if (depth_ == 1 && field_ == Field::tool_calls) ev_.has_tool_calls = true;
+        if (depth_ == 1 && field_ == Field::logprobs) ev_.has_logprobs = true;
         ++depth_;
         return true;
     }
@@ -143,6 +145,7 @@ void CanonicalEvent::clear() {
     code_is_int = false;
     param.clear();
     has_tool_calls = false;
+    has_logprobs = false;
 }
 
 bool read_canonical_event(std::string_view json_text, CanonicalEvent &ev, std::string &error) {

@@ -25,6 +25,7 @@ struct CanonicalEvent {
     bool code_is_int = false;
     std::string param;
     bool has_tool_calls = false;         // delta: tool_calls present (read separately)
+    bool has_logprobs = false;           // delta: logprobs present (read separately)
 
     void clear();
 };

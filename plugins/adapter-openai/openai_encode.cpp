@@ -30,7 +30,69 @@ const char *error_type(int64_t status) {
     return "invalid_request_error";
 }
 
+// Code points in a UTF-8 string (text_offset counts characters).
+int64_t code_points(const std::string &s) {
+    int64_t n = 0;
+    for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+    return n;
+}
+
+// One canonical logprob entry, checked: {token, logprob, bytes, top_logprobs}.
+void check_entry(const json &e, bool top_level) {
+    if (!e.is_object() || !e.contains("token") || !e["token"].is_string() || !e.contains("logprob") ||
+        !e["logprob"].is_number() || (e.contains("bytes") && !e["bytes"].is_array()))
+        invalid("delta event: a logprobs entry needs \"token\" (string), \"logprob\" (number), \"bytes\" (array)");
+    if (top_level && (!e.contains("top_logprobs") || !e["top_logprobs"].is_array()))
+        invalid("delta event: a logprobs entry needs a \"top_logprobs\" array");
+}
+
 } // namespace
+
+json EncodeState::completion_logprobs(const json &entries) {
+    // The legacy shape: parallel columns; top_logprobs maps token -> logprob.
+    json tokens = json::array(), lps = json::array(), tops = json::array(), offsets = json::array();
+    for (const auto &e : entries) {
+        tokens.push_back(e["token"]);
+        lps.push_back(e["logprob"]);
+        json top = json::object();
+        for (const auto &t : e["top_logprobs"]) top[t["token"].get<std::string>()] = t["logprob"];
+        tops.push_back(std::move(top));
+        offsets.push_back(text_offset_);
+        text_offset_ += code_points(e["token"].get<std::string>());
+    }
+    return json{{"tokens", std::move(tokens)}, {"token_logprobs", std::move(lps)}, {"top_logprobs", std::move(tops)},
+                {"text_offset", std::move(offsets)}};
+}
+
+void EncodeState::on_logprobs_delta(const json &entries, std::string &out) {
+    if (!entries.is_array()) invalid("delta event: \"logprobs\" must be an array");
+    for (const auto &e : entries) {
+        check_entry(e, true);
+        for (const auto &t : e["top_logprobs"]) check_entry(t, false);
+    }
+    has_logprobs_ = true;
+    if (!stream_) {
+        if (chat_) {
+            for (const auto &e : entries) logprobs_content_.push_back(e);
+        } else {
+            json cols = completion_logprobs(entries);
+            for (auto &[k, dst] : {std::pair<const char *, json *>{"tokens", &lp_tokens_}, {"token_logprobs", &lp_token_logprobs_},
+                                   {"top_logprobs", &lp_top_}, {"text_offset", &lp_offsets_}})
+                for (auto &v : cols[k]) dst->push_back(std::move(v));
+        }
+        text_ += ev_.text;
+        return;
+    }
+    json chunk = chunk_object();
+    json choice = {{"index", 0}};
+    if (chat_) choice["delta"] = {{"content", ev_.text}};
+    else choice["text"] = ev_.text;
+    choice["logprobs"] = chat_ ? json{{"content", entries}, {"refusal", nullptr}} : completion_logprobs(entries);
+    choice["finish_reason"] = nullptr;
+    chunk["choices"] = json::array({std::move(choice)});
+    if (include_usage_) chunk["usage"] = nullptr;
+    sse(out, chunk);
+}
 
 json EncodeState::chunk_object() const {
     return json{{"id", id_},
@@ -125,6 +187,7 @@ void EncodeState::on_delta(std::string_view event_json, std::string &out) {
             sse(out, chunk);
         }
     }
+    if (ev_.has_logprobs) return on_logprobs_delta(json::parse(event_json)["logprobs"], out);
     if (ev_.text.empty()) return;
     if (!stream_) {
         text_ += ev_.text;
@@ -175,7 +238,11 @@ void EncodeState::on_done(std::string &out) {
     } else {
         choice["text"] = text_;
     }
-    choice["logprobs"] = nullptr;
+    if (!has_logprobs_) choice["logprobs"] = nullptr;
+    else if (chat_) choice["logprobs"] = {{"content", std::move(logprobs_content_)}, {"refusal", nullptr}};
+    else
+        choice["logprobs"] = {{"tokens", std::move(lp_tokens_)}, {"token_logprobs", std::move(lp_token_logprobs_)},
+                              {"top_logprobs", std::move(lp_top_)}, {"text_offset", std::move(lp_offsets_)}};
     choice["finish_reason"] = ev_.finish_reason;
     whole["choices"] = json::array({std::move(choice)});
     whole["usage"] = usage;

@@ -28,6 +28,10 @@ public:
 private:
     void on_start(std::string &out);
     void on_delta(std::string_view event_json, std::string &out);
+    // A delta with logprobs (opt-in, so read with a DOM): the chunk, or the
+    // entries kept for the whole response.
+    void on_logprobs_delta(const nlohmann::json &entries, std::string &out);
+    nlohmann::json completion_logprobs(const nlohmann::json &entries);
     void on_done(std::string &out);
     void on_error(std::string &out);
     void stream_chunk_head(std::string &out) const;
@@ -44,6 +48,13 @@ private:
     std::string text_;               // non-streaming: the whole answer
     nlohmann::json tool_calls_ = nlohmann::json::array(); // non-streaming
     size_t n_tool_calls_ = 0;        // streaming: next tool-call index
+    // Logprobs (docs/canonical-api.md): chat entries as they come, or the
+    // legacy completions columns; text_offset counts code points so far.
+    bool has_logprobs_ = false;
+    nlohmann::json logprobs_content_ = nlohmann::json::array();
+    nlohmann::json lp_tokens_ = nlohmann::json::array(), lp_token_logprobs_ = nlohmann::json::array(),
+                   lp_top_ = nlohmann::json::array(), lp_offsets_ = nlohmann::json::array();
+    int64_t text_offset_ = 0;
 };
 
 } // namespace skulk::openai

@@ -570,3 +570,87 @@ TEST(AdapterOpenai, MutatedInputIsRejectedCleanly) {
         }
     }
 }
+
+namespace {
+json lp_entry(const std::string &tok, double lp, std::vector<std::pair<std::string, double>> top) {
+    json t = json::array();
+    for (auto &[k, v] : top) t.push_back({{"token", k}, {"logprob", v}, {"bytes", json::array()}});
+    return {{"token", tok}, {"logprob", lp}, {"bytes", json::array()}, {"top_logprobs", t}};
+}
+json lp_delta(const std::string &text, json entries) { return {{"type", "delta"}, {"text", text}, {"logprobs", entries}}; }
+} // namespace
+
+TEST(AdapterOpenai, ChatLogprobsStreamAndAccumulateInOpenAIShapes) {
+    const json e1 = lp_entry("Hel", -0.5, {{"Hel", -0.5}, {"He", -1.5}});
+    const json e2 = lp_entry("lo", -0.25, {{"lo", -0.25}, {"p", -2.0}});
+    {
+        Response r;
+        r.feed(start("chat", true));
+        ASSERT_EQ(r.feed(lp_delta("Hel", json::array({e1}))), SKULK_OK);
+        ASSERT_EQ(r.feed(lp_delta("lo", json::array({e2}))), SKULK_OK);
+        r.feed(done("stop", 1, 2));
+        const Sse s = parse_sse(r.wire);
+        ASSERT_EQ(s.objects.size(), 4u) << r.wire;
+        const json &c = s.objects[1]["choices"][0];
+        EXPECT_EQ(c["delta"]["content"], "Hel");
+        EXPECT_EQ(c["logprobs"]["content"][0]["token"], "Hel");
+        EXPECT_EQ(c["logprobs"]["content"][0]["top_logprobs"][1]["token"], "He");
+        EXPECT_TRUE(c["logprobs"]["refusal"].is_null());
+        EXPECT_TRUE(c["finish_reason"].is_null());
+    }
+    {
+        Response r;
+        r.feed(start("chat", false));
+        r.feed(lp_delta("Hel", json::array({e1})));
+        r.feed(lp_delta("", json::array({e2}))); // entries may come with no text
+        r.feed(done("length", 1, 2));
+        const json o = json::parse(r.wire);
+        EXPECT_EQ(o["choices"][0]["message"]["content"], "Hel");
+        ASSERT_EQ(o["choices"][0]["logprobs"]["content"].size(), 2u);
+        EXPECT_EQ(o["choices"][0]["logprobs"]["content"][1]["logprob"], -0.25);
+    }
+    {
+        Response r; // no logprobs asked: null as before
+        r.feed(start("chat", false));
+        r.feed(delta("x"));
+        r.feed(done("stop", 1, 1));
+        EXPECT_TRUE(json::parse(r.wire)["choices"][0]["logprobs"].is_null());
+    }
+}
+
+TEST(AdapterOpenai, CompletionLogprobsAreTheLegacyColumns) {
+    Response r;
+    r.feed(start("completion", false));
+    r.feed(lp_delta(" hé", json::array({lp_entry(" h", -0.1, {{" h", -0.1}}), lp_entry("é", -0.2, {{"é", -0.2}, {"e", -3}})})));
+    r.feed(lp_delta("!", json::array({lp_entry("!", -0.3, {})})));
+    r.feed(done("stop", 1, 3));
+    const json lp = json::parse(r.wire)["choices"][0]["logprobs"];
+    EXPECT_EQ(lp["tokens"], json({" h", "é", "!"}));
+    EXPECT_EQ(lp["token_logprobs"], json({-0.1, -0.2, -0.3}));
+    EXPECT_EQ(lp["top_logprobs"][1], json({{"é", -0.2}, {"e", -3}}));
+    EXPECT_EQ(lp["top_logprobs"][2], json::object());
+    EXPECT_EQ(lp["text_offset"], json({0, 2, 3})); // code points
+    // A malformed entry is refused.
+    Response bad;
+    bad.feed(start("completion", true));
+    EXPECT_EQ(bad.feed(lp_delta("x", json::array({{{"token", 1}}}))), SKULK_E_INVALID);
+}
+
+TEST(AdapterOpenai, LogprobsRequestFieldsAreValidated) {
+    auto chat = [](const std::string &extra) {
+        return decode(R"({"model":"m","messages":[{"role":"user","content":"hi"}])" + extra + "}");
+    };
+    auto ok = chat(R"(,"logprobs":true,"top_logprobs":3)");
+    ASSERT_EQ(ok.status, SKULK_OK) << ok.error;
+    EXPECT_EQ(ok.request["logprobs"], true);
+    EXPECT_EQ(ok.request["top_logprobs"], 3);
+    auto too_many = chat(R"(,"logprobs":true,"top_logprobs":21)");
+    EXPECT_EQ(too_many.status, SKULK_E_INVALID);
+    EXPECT_NE(too_many.error.find("top_logprobs"), std::string::npos) << too_many.error;
+    auto without = chat(R"(,"top_logprobs":2)");
+    EXPECT_EQ(without.status, SKULK_E_INVALID);
+    EXPECT_NE(without.error.find("top_logprobs"), std::string::npos) << without.error;
+    auto legacy = decode(R"({"model":"m","prompt":"x","logprobs":6})", "/v1/completions");
+    EXPECT_EQ(legacy.status, SKULK_E_INVALID);
+    EXPECT_NE(legacy.error.find("logprobs"), std::string::npos) << legacy.error;
+}
