@@ -3,12 +3,24 @@
 // same model (no daemon, no HTTP: the host's overhead per token), and the
 // aggregate tokens/s of 1, 8, 32 and 64 concurrent streams.
 //
-//   node bench/api_bench/api_bench.mjs [--model-id stories260k] [--tokens 128] [--reps 3]
+//   node bench/api_bench/api_bench.mjs [--synth smollm2-135m] [--type Q8_0] [--tokens 256] [--reps 5] [--no-scaling]
 //   (SKULK_BUILD_DIR: the build to measure; default ./build)
+//
+// Without --synth: the bundled stories260k, where a token costs ~0.25 ms of
+// compute, the order of the per-token costs outside the engine, so the
+// API/skulk-generate ratio is noise. With --synth SHAPE: a `skulk-gguf synth`
+// model of that shape (random weights, real sizes; cached in
+// $SKULK_BENCH_DIR, as bench/engine_bench does), placed through a card in a
+// temp cards dir, so per-token compute dominates. API and skulk-generate
+// runs are interleaved (one of each per rep, same prompt, same length, both
+// on all cores) and the median of the per-rep ratios is reported, so a
+// change in machine load hits both sides of a ratio alike.
 //
 // Prints one table; docs/performance.md ("Serving through the API") records a run.
 import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDaemon, buildDir, sourceDir, waitFor } from '../../tests/harness/daemon.mjs';
 
@@ -16,11 +28,44 @@ const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : dflt;
 };
-const MODEL = arg('model-id', 'stories260k');
+const SYNTH = arg('synth', '');
+const TYPE = arg('type', 'Q8_0');
+const MODEL = SYNTH ? `bench-${SYNTH}-${TYPE}`.toLowerCase() : 'stories260k';
 const TOKENS = Number(arg('tokens', 256));
 const REPS = Number(arg('reps', 5));
+const SCALING = !process.argv.includes('--no-scaling');
 const PROMPT = 'Once upon a time';
-const modelFile = join(sourceDir, 'cards', 'models', 'stories260K.gguf');
+
+// Shapes skulk-gguf synth knows (the card needs their sizes; vocab as in bench/engine_bench).
+const SHAPES = {
+  'smollm2-135m': { arch: 'llama', layers: 30, hidden: 576, kv: 3, vocab: 'ggml-vocab-gpt-2' },
+  'qwen2.5-0.5b': { arch: 'qwen2', layers: 24, hidden: 896, kv: 2, vocab: 'ggml-vocab-gpt-2' },
+};
+
+// The model file and a cards dir holding only its card (stories260k's is the repo's).
+function prepareModel() {
+  if (!SYNTH) return { file: join(sourceDir, 'cards', 'models', 'stories260K.gguf'), args: [] };
+  const shape = SHAPES[SYNTH];
+  if (!shape) throw new Error(`--synth: one of ${Object.keys(SHAPES).join(', ')}`);
+  const cache = process.env.SKULK_BENCH_DIR || join(tmpdir(), 'skulk-engine-bench');
+  mkdirSync(cache, { recursive: true });
+  const file = join(cache, `${SYNTH}-${TYPE}.gguf`);
+  if (!existsSync(file)) {
+    const shared = process.env.SKULK_SHARED_DIR || join(sourceDir, '..', 'shared');
+    const r = spawnSync(join(buildDir, 'bin', 'skulk-gguf'), ['synth', '--arch', shape.arch, '--shape', SYNTH, '--type', TYPE,
+      '--vocab-from', join(shared, 'models', 'vocab', `${shape.vocab}.gguf`), '--out', file], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`skulk-gguf synth: ${r.stderr}`);
+  }
+  const cards = mkdtempSync(join(tmpdir(), 'skulk-api-bench-cards-'));
+  writeFileSync(join(cards, 'bench.toml'),
+    `model_id = "${MODEL}"\nfamily = "llama"\nquantization = "${TYPE}"\nn_layers = ${shape.layers}\nhidden_size = ${shape.hidden}\n` +
+    `num_key_value_heads = ${shape.kv}\ncontext_length = 1024\nstorage_size = ${spawnSync('stat', ['-c', '%s', file], { encoding: 'utf8' }).stdout.trim()}\n` +
+    `tasks = ["TextGeneration"]\n[source]\npath = "${file}"\n` +
+    `[placement]\ncompatible_backends = ["cpu_blas-cpu"]\nbackend_preference = ["cpu_blas-cpu"]\nmax_context_tokens = 1024\n`);
+  return { file, args: ['--cards-dir', cards], cleanup: () => rmSync(cards, { recursive: true, force: true }) };
+}
+const model = prepareModel();
+const modelFile = model.file;
 
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
@@ -29,15 +74,10 @@ function median(xs) {
 
 // skulk-generate's own decode speed for the same prompt and length (ignore-eos: exactly TOKENS).
 function generateSpeed() {
-  const tps = [];
-  for (let i = 0; i < REPS; i++) {
-    const r = spawnSync(join(buildDir, 'bin', 'skulk-generate'), ['--model', modelFile, '--prompt', PROMPT, '-n', String(TOKENS),
-      '--greedy', '--ignore-eos', '--json', '--plugin-dir', join(buildDir, 'bin', 'plugins')], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(r.stderr);
-    const j = JSON.parse(r.stdout);
-    tps.push(j.decode_tokens_per_s);
-  }
-  return median(tps);
+  const r = spawnSync(join(buildDir, 'bin', 'skulk-generate'), ['--model', modelFile, '--prompt', PROMPT, '-n', String(TOKENS),
+    '--greedy', '--ignore-eos', '--json', '--plugin-dir', join(buildDir, 'bin', 'plugins')], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return JSON.parse(r.stdout).decode_tokens_per_s;
 }
 
 // One streamed completion over its own connection (node:http, no pooled
@@ -46,6 +86,8 @@ function generateSpeed() {
 function oneStream(base, maxTokens) {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
+    // ignore_eos is not an API field: a synthetic model may stop early, so
+    // the decode rate uses the tokens it actually produced (usage).
     const body = JSON.stringify({ model: MODEL, prompt: PROMPT, max_tokens: maxTokens, temperature: 0, stream: true,
       stream_options: { include_usage: true } });
     const req = http.request(`${base}/v1/completions`, { method: 'POST', agent: false,
@@ -83,20 +125,31 @@ function oneStream(base, maxTokens) {
 }
 
 async function main() {
-  const d = await startDaemon({ args: ['--place', MODEL] });
+  const d = await startDaemon({ args: ['--place', MODEL, ...model.args] });
   try {
     await waitFor(async () => {
       const s = (await d.get('/state')).json;
       return Object.values(s.runners).some((r) => r.status.kind === 'Ready');
-    }, { timeoutMs: 60000, what: 'runner Ready' });
+    }, { timeoutMs: 120000, what: 'runner Ready' });
     await oneStream(d.baseUrl, 8); // warm-up
-    const singles = [];
-    for (let i = 0; i < REPS; i++) singles.push(await oneStream(d.baseUrl, TOKENS));
-    const gen = generateSpeed();
-    const api = median(singles.map((s) => s.tps));
-    console.log(`model ${MODEL}, ${TOKENS} tokens, median of ${REPS}`);
-    console.log(`TTFT through the API: ${median(singles.map((s) => s.ttft)).toFixed(1)} ms`);
-    console.log(`decode tok/s: API ${api.toFixed(1)}, skulk-generate ${gen.toFixed(1)}, ratio ${(api / gen).toFixed(3)}`);
+    generateSpeed(); // warm-up: page cache, CPU frequency
+    const load0 = loadavg()[0];
+    // Interleaved: each rep runs one API stream, then skulk-generate.
+    const singles = [], gens = [], ratios = [];
+    for (let i = 0; i < REPS; i++) {
+      const s = await oneStream(d.baseUrl, TOKENS);
+      const g = generateSpeed();
+      singles.push(s);
+      gens.push(g);
+      ratios.push(s.tps / g);
+      console.log(`rep ${i + 1}: API ${s.tps.toFixed(1)} tok/s (${s.tokens} tokens), skulk-generate ${g.toFixed(1)} tok/s, ratio ${(s.tps / g).toFixed(3)}`);
+    }
+    const load1 = loadavg()[0];
+    console.log(`model ${MODEL} (${modelFile}), ${TOKENS} tokens, ${REPS} interleaved reps; load average ${load0.toFixed(2)} -> ${load1.toFixed(2)}`);
+    console.log(`TTFT through the API: median ${median(singles.map((s) => s.ttft)).toFixed(1)} ms`);
+    console.log(`decode tok/s: API median ${median(singles.map((s) => s.tps)).toFixed(1)}, skulk-generate median ${median(gens).toFixed(1)}`);
+    console.log(`API / skulk-generate: median ratio ${median(ratios).toFixed(3)} (min ${Math.min(...ratios).toFixed(3)}, max ${Math.max(...ratios).toFixed(3)})`);
+    if (!SCALING) return;
     console.log('streams | aggregate tok/s | x one stream | median TTFT ms');
     let base = 0;
     for (const n of [1, 8, 32, 64]) {
@@ -109,6 +162,7 @@ async function main() {
     }
   } finally {
     await d.stop({ timeoutMs: 20000 });
+    model.cleanup?.();
   }
 }
 
