@@ -1,5 +1,7 @@
 #include "norm.hpp"
 
+#include "kernels/vec.hpp"
+
 #include <cmath>
 
 namespace skulk::cpu {
@@ -19,12 +21,7 @@ void rms_norm(const float *x, const float *w, float *y, int64_t n, float eps) {
     }
 }
 
-void swiglu(float *gate, const float *up, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) {
-        const float g = gate[i];
-        gate[i] = g / (1.0f + std::exp(-g)) * up[i];
-    }
-}
+void swiglu(float *gate, const float *up, int64_t n) { swiglu_f32(gate, up, n); }
 
 void add_inplace(float *y, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; ++i) y[i] += x[i];

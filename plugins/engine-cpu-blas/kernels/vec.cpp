@@ -5,6 +5,8 @@
 #include "dispatch.hpp"
 #include "quant/fp16.hpp"
 
+#include <cmath>
+
 #include <immintrin.h>
 
 // GCC 12 flags its own intrinsic headers (_mm512_undefined_*) when inlined here.
@@ -23,6 +25,7 @@ struct VecFns {
     void (*scale_f32)(float, float *, int64_t);
     void (*f32_to_f16)(const float *, uint16_t *, int64_t);
     void (*f16_to_f32)(const uint16_t *, float *, int64_t);
+    void (*swiglu)(float *, const float *, int64_t);
 };
 
 // ---- portable ----
@@ -50,6 +53,13 @@ void f32_to_f16_c(const float *x, uint16_t *y, int64_t n) {
 }
 void f16_to_f32_c(const uint16_t *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n; ++i) y[i] = q::fp16_to_f32(x[i]);
+}
+
+void swiglu_c(float *gate, const float *up, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+        const float g = gate[i];
+        gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+    }
 }
 
 // ---- AVX2 + FMA + F16C (8 lanes) ----
@@ -157,18 +167,32 @@ SKULK_AVX512 void axpy_f16_avx512(float a, const uint16_t *x, float *y, int64_t 
     }
 }
 
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")
+#include "expf_avx512.inc"
+void swiglu_avx512(float *gate, const float *up, int64_t n) {
+    const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1);
+        const __m512 g = _mm512_maskz_loadu_ps(m, gate + i);
+        const __m512 silu = _mm512_div_ps(g, _mm512_add_ps(one, v_expf(_mm512_sub_ps(zero, g))));
+        _mm512_mask_storeu_ps(gate + i, m, _mm512_mul_ps(silu, _mm512_maskz_loadu_ps(m, up + i)));
+    }
+}
+#pragma GCC pop_options
+
 const VecFns &fns() {
     static const VecFns f = [] {
         switch (detail::active_isa()) {
         case Isa::avx512vnni:
             return VecFns{dot_f32_avx512, dot_f16_avx512, axpy_f32_avx512, axpy_f16_avx512, scale_f32_avx2,
-                          f32_to_f16_avx2, f16_to_f32_avx2};
+                          f32_to_f16_avx2, f16_to_f32_avx2, swiglu_avx512};
         case Isa::avx2:
             return VecFns{dot_f32_avx2, dot_f16_avx2, axpy_f32_avx2, axpy_f16_avx2, scale_f32_avx2, f32_to_f16_avx2,
-                          f16_to_f32_avx2};
+                          f16_to_f32_avx2, swiglu_c};
         case Isa::scalar: break;
         }
-        return VecFns{dot_f32_c, dot_f16_c, axpy_f32_c, axpy_f16_c, scale_f32_c, f32_to_f16_c, f16_to_f32_c};
+        return VecFns{dot_f32_c, dot_f16_c, axpy_f32_c, axpy_f16_c, scale_f32_c, f32_to_f16_c, f16_to_f32_c, swiglu_c};
     }();
     return f;
 }
@@ -182,5 +206,6 @@ void axpy_f16(float a, const uint16_t *x, float *y, int64_t n) { fns().axpy_f16(
 void scale_f32(float a, float *y, int64_t n) { fns().scale_f32(a, y, n); }
 void f32_to_f16_row(const float *x, uint16_t *y, int64_t n) { fns().f32_to_f16(x, y, n); }
 void f16_to_f32_row(const uint16_t *x, float *y, int64_t n) { fns().f16_to_f32(x, y, n); }
+void swiglu_f32(float *gate, const float *up, int64_t n) { fns().swiglu(gate, up, n); }
 
 } // namespace skulk::cpu

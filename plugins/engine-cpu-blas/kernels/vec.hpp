@@ -14,6 +14,9 @@ void axpy_f32(float a, const float *x, float *y, int64_t n);
 void axpy_f16(float a, const uint16_t *x_f16, float *y, int64_t n);
 // y *= a
 void scale_f32(float a, float *y, int64_t n);
+// gate[i] = silu(gate[i]) * up[i] (SwiGLU), silu(x) = x / (1 + exp(-x)); the
+// AVX-512 body uses llama.cpp's vector exp (~1.5 ulp), the others std::exp.
+void swiglu_f32(float *gate, const float *up, int64_t n);
 // Row conversions (round to nearest even), e.g. writing K/V into an f16 cache.
 void f32_to_f16_row(const float *x, uint16_t *y, int64_t n);
 void f16_to_f32_row(const uint16_t *x, float *y, int64_t n);

@@ -50,4 +50,23 @@ TEST(KernelsVec, MatchDoublePrecisionLoops) {
     }
 }
 
+TEST(KernelsVec, SwigluMatchesDoubleFormula) {
+    std::mt19937 rng(9);
+    std::normal_distribution<float> nd(0.0f, 4.0f);
+    for (int64_t n : {1, 15, 16, 33, 1536}) {
+        std::vector<float> g(n), u(n), out;
+        for (int64_t i = 0; i < n; ++i) {
+            g[i] = nd(rng);
+            u[i] = nd(rng);
+        }
+        g[0] = -100.0f; // exp(100) overflows to inf: silu -> -0
+        out = g;
+        cpu::swiglu_f32(out.data(), u.data(), n);
+        for (int64_t i = 0; i < n; ++i) {
+            const double want = double(g[i]) / (1.0 + std::exp(-double(g[i]))) * u[i];
+            EXPECT_NEAR(out[i], want, 1e-6 * (1.0 + std::fabs(want))) << n << " " << i << " g " << g[i];
+        }
+    }
+}
+
 } // namespace
