@@ -27,7 +27,10 @@ private:
         int status = 0;          // != 0: no runner; answer this
         std::string message, code;
         worker::LocalRunner runner;
+        std::string remote_node; // rank 0 runs on this other node ("" : here)
     };
+    // Why the runner of `t` can no longer answer ("" : it can).
+    std::string runner_gone(const Target &t);
 
     int serve(const plugin::LoadedPlugin &adapter, const HttpRequest &req, HttpResponse &res);
     Target find_runner(const std::string &model);
@@ -82,12 +85,24 @@ InferenceRoutes::Target InferenceRoutes::find_runner(const std::string &model) {
         Target t;
         bool placed = false, remote = false;
         std::string not_ready;
+        Target remote_target;
         for (const auto &[id, inst] : view.state.instances) {
             if (inst.model_id != model) continue;
             placed = true;
             auto r = worker_.rank0_runner(id);
             if (!r) {
+                // Rank 0 is on another node: talk to its runner over TCP (a
+                // local rank 0 is preferred: one hop less).
                 remote = true;
+                auto rs = view.state.runners.find(worker::Worker::runner_id(id, 0));
+                if (remote_target.remote_node.empty() && rs != view.state.runners.end() &&
+                    rs->second.phase == state::RunnerPhase::Ready && !rs->second.request_endpoint.empty()) {
+                    remote_target.runner.instance_id = id;
+                    remote_target.runner.model_id = model;
+                    remote_target.runner.endpoint = rs->second.request_endpoint;
+                    remote_target.runner.phase = worker::RunnerPhase::ready;
+                    remote_target.remote_node = rs->second.node_id;
+                }
                 continue;
             }
             if (r->phase == worker::RunnerPhase::ready) {
@@ -98,6 +113,7 @@ InferenceRoutes::Target InferenceRoutes::find_runner(const std::string &model) {
                             ? "was given up: " + r->give_up_reason
                             : std::string("is ") + worker::to_string(r->phase);
         }
+        if (!remote_target.remote_node.empty()) return remote_target;
         if (!placed) {
             t.status = 404;
             t.message = "No instance found for model " + model;
@@ -108,7 +124,7 @@ InferenceRoutes::Target InferenceRoutes::find_runner(const std::string &model) {
             t.status = 503;
             t.code = "model_not_ready";
             t.message = not_ready.empty() && remote
-                            ? "Model " + model + " is placed on another node; serving through a remote rank 0 is not supported yet"
+                            ? "Model " + model + " is placed on another node whose runner is not Ready yet; retry in a few seconds"
                             : "Model " + model + " is placed but its runner " + not_ready + "; retry in a few seconds";
             return t;
         }
@@ -212,10 +228,8 @@ int InferenceRoutes::serve(const plugin::LoadedPlugin &adapter, const HttpReques
         }
         if (!conn.receive(frame, std::chrono::milliseconds(100))) {
             const auto now = clock_type::now();
-            const auto r = worker_.rank0_runner(runner.instance_id);
-            if (!r || r->spawn_count != runner.spawn_count || r->phase != worker::RunnerPhase::ready) {
-                log_->warn("request {}: the runner of instance {} went away ({})", command_id, runner.instance_id,
-                           r ? worker::to_string(r->phase) : "instance deleted");
+            if (const std::string gone = runner_gone(target); !gone.empty()) {
+                log_->warn("request {}: the runner of instance {} went away ({})", command_id, runner.instance_id, gone);
                 return finish_with_error(error_event("The model runner stopped while handling this request (instance " +
                                                          runner.instance_id + "); the request may be retried.",
                                                      500, true),
@@ -325,6 +339,25 @@ int InferenceRoutes::serve(const plugin::LoadedPlugin &adapter, const HttpReques
         }
         // pong and unknown types: ignored.
     }
+}
+
+std::string InferenceRoutes::runner_gone(const Target &t) {
+    if (t.remote_node.empty()) {
+        const auto r = worker_.rank0_runner(t.runner.instance_id);
+        if (!r) return "instance deleted";
+        if (r->spawn_count != t.runner.spawn_count || r->phase != worker::RunnerPhase::ready) return worker::to_string(r->phase);
+        return "";
+    }
+    // A remote rank 0: its node must still be heard (the election's 2 s
+    // liveness, much sooner than the cluster's membership timeout) and its
+    // runner still Ready in the replicated state.
+    const auto view = node_.view();
+    for (const auto &p : view.peers)
+        if (p.node_id == t.remote_node && !p.alive) return "node " + t.remote_node + " is not heard any more";
+    if (!view.state.instances.count(t.runner.instance_id)) return "instance deleted";
+    auto rs = view.state.runners.find(worker::Worker::runner_id(t.runner.instance_id, 0));
+    if (rs == view.state.runners.end() || rs->second.phase != state::RunnerPhase::Ready) return "runner not Ready";
+    return "";
 }
 
 void InferenceRoutes::cancel_route(const HttpRequest &req, HttpResponse &res) {

@@ -50,6 +50,15 @@ IpcServer::IpcServer(zmq::context_t &ctx, const std::string &endpoint, RequestQu
     }
 }
 
+std::string IpcServer::bind_tcp(const std::string &listen) {
+    try {
+        router_.bind(listen);
+    } catch (const zmq::error_t &e) {
+        throw std::runtime_error("--request-listen " + listen + ": cannot bind: " + e.what());
+    }
+    return router_.get(zmq::sockopt::last_endpoint);
+}
+
 IpcServer::~IpcServer() { stop(); }
 
 void IpcServer::start() { thread_ = std::thread([this] { loop(); }); }

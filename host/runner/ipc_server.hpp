@@ -32,6 +32,9 @@ public:
     // Binds at once; throws std::runtime_error naming the endpoint.
     IpcServer(zmq::context_t &ctx, const std::string &endpoint, RequestQueue &inbox);
     ~IpcServer();
+    // Also serves clients on other nodes at `listen` (tcp://HOST:*); returns
+    // the bound address. Before start().
+    std::string bind_tcp(const std::string &listen);
     void start();
     // Forwards what the outlet still holds, then closes the socket.
     void stop();

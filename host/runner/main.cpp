@@ -244,6 +244,7 @@ int serve(const RunnerOptions &o, StatusReporter &status) {
     }
     RequestQueue inbox;
     IpcServer server(ctx, o.endpoint, inbox); // bound now: pings answer ready:false while loading
+    if (!o.request_listen.empty()) status.request_endpoint(server.bind_tcp(o.request_listen));
     server.start();
 
     const auto vocab = model::Vocab::from_gguf(*file);

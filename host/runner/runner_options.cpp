@@ -33,6 +33,7 @@ bool parse_runner_args(int argc, const char *const *argv, RunnerOptions &o) {
         ("world-size", po::value(&world), "pipeline ranks")
         ("pipeline-listen", po::value(&o.pipeline_listen), "rank 0: where to bind the pipeline hub (tcp://HOST:*)")
         ("pipeline-hub", po::value(&o.pipeline_hub), "rank > 0: rank 0's pipeline hub (tcp://HOST:PORT)")
+        ("request-listen", po::value(&o.request_listen), "rank 0: also serve API nodes elsewhere at this address (tcp://HOST:*)")
         ("verbose,v", po::value<int>(&o.verbosity)->implicit_value(1), "log verbosity");
     // clang-format on
     po::variables_map vm;

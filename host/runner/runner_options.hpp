@@ -36,6 +36,8 @@ struct RunnerOptions {
     int32_t first_layer = 0, last_layer = -1;
     uint32_t rank = 0, world_size = 1;
     std::string pipeline_listen, pipeline_hub;
+    // Rank 0: also take requests from API nodes elsewhere at this address (tcp://HOST:*).
+    std::string request_listen;
     int verbosity = 0;
 };
 

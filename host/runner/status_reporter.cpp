@@ -44,6 +44,7 @@ void StatusReporter::warming_up() { line("warming_up"); }
 void StatusReporter::ready() { line("ready"); }
 void StatusReporter::failed(std::string_view message) { line("failed " + std::string(message)); }
 void StatusReporter::refused(std::string_view message) { line("refused " + std::string(message)); }
+void StatusReporter::request_endpoint(std::string_view endpoint) { line("request_endpoint " + std::string(endpoint)); }
 void StatusReporter::pipeline_endpoint(std::string_view endpoint) { line("pipeline_endpoint " + std::string(endpoint)); }
 
 } // namespace skulk::runner

@@ -1,7 +1,8 @@
 // The runner's status lines to its supervisor (docs/runner-lifecycle.md):
 // `loading <layers>/<total>`, `warming_up`, `ready`, `failed <message>`,
 // `refused <arithmetic>` (the shard does not fit this node) and
-// `pipeline_endpoint <address>` (rank 0's hub is bound), one per line on the
+// `pipeline_endpoint <address>` (rank 0's hub is bound), `request_endpoint
+// <address>` (rank 0 takes requests from other nodes there), one per line on the
 // fd named by SKULK_STATUS_FD. Without it: log only.
 #pragma once
 
@@ -19,6 +20,7 @@ public:
     void failed(std::string_view message);
     void refused(std::string_view message);
     void pipeline_endpoint(std::string_view endpoint);
+    void request_endpoint(std::string_view endpoint);
 
 private:
     void line(std::string_view text);

@@ -74,6 +74,7 @@ struct Worker::Impl {
         std::string last_reported_failure; // the runner's own "failed <message>" line
         std::string refused;               // the runner's "refused <arithmetic>" line
         std::string pipeline_endpoint;     // rank 0's hub, once bound
+        std::string request_endpoint;      // rank 0's requests socket for other nodes' APIs
     };
 
     mutable std::mutex mutex;
@@ -113,6 +114,7 @@ struct Worker::Impl {
         st.phase = phase;
         st.total_layers = m.total_layers;
         st.pipeline_endpoint = m.pipeline_endpoint;
+        st.request_endpoint = m.request_endpoint;
         return st;
     }
 
@@ -181,7 +183,7 @@ struct Worker::Impl {
     }
 
     SpawnSpec spawn_spec(const RunnerLaunch &l, const state::Instance &inst, const state::ShardAssignment &shard,
-                         const std::string &pipeline_address) const {
+                         const std::string &pipeline_address, const std::string &host) const {
         SpawnSpec s;
         s.executable = options.runner_executable.string();
         auto &a = s.args;
@@ -197,12 +199,15 @@ struct Worker::Impl {
                                std::to_string(shard.world_size)});
         if (shard.world_size > 1)
             a.insert(a.end(), {shard.rank == 0 ? "--pipeline-listen" : "--pipeline-hub", pipeline_address});
+        // Rank 0 also serves the APIs of other nodes, so a client may use any node.
+        if (shard.rank == 0) a.insert(a.end(), {"--request-listen", "tcp://" + host + ":*"});
         return s;
     }
 
     // Starts a runner for a shard that appeared; or reports why it cannot.
     // pipeline_address: rank 0 binds its hub there (tcp://HOST:*); other ranks connect to it.
-    void start_shard(const state::Instance &inst, const state::ShardAssignment &shard, const std::string &pipeline_address) {
+    void start_shard(const state::Instance &inst, const state::ShardAssignment &shard, const std::string &pipeline_address,
+                     const std::string &host) {
         Managed m;
         m.instance = inst;
         m.shard = shard;
@@ -227,7 +232,7 @@ struct Worker::Impl {
 
         SupervisorOptions so;
         so.name = "runner " + inst.id + "/r" + std::to_string(shard.rank);
-        so.spawn = spawn_spec(launch, inst, shard, pipeline_address);
+        so.spawn = spawn_spec(launch, inst, shard, pipeline_address, host);
         so.restart_delay = options.restart_delay;
         so.final_exit_code = 3; // the runner refused its shard (host/runner/shard_fit.hpp)
         // A pipeline rank cannot rejoin the KV state of its peers: any failure ends the instance.
@@ -265,8 +270,8 @@ struct Worker::Impl {
         } else if (phase == "refused") {
             m.refused = detail;
             log->warn("runner {} refuses its shard: {}", instance_id, detail);
-        } else if (phase == "pipeline_endpoint") {
-            m.pipeline_endpoint = detail;
+        } else if (phase == "pipeline_endpoint" || phase == "request_endpoint") {
+            (phase == "pipeline_endpoint" ? m.pipeline_endpoint : m.request_endpoint) = detail;
             auto st = status_of(m, SPhase::Loading);
             lk.unlock();
             queue_report(st);
@@ -336,7 +341,7 @@ struct Worker::Impl {
                         address = hub_of(s, inst);
                         if (address.empty()) break; // rank 0 has not bound its hub yet: a later State has it
                     }
-                    start_shard(inst, shard, address);
+                    start_shard(inst, shard, address, advertised_host(s));
                     break; // one shard of an instance per node
                 }
         }

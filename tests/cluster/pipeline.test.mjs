@@ -110,6 +110,9 @@ test('a model split over 2 and 3 nodes gives the single-node greedy output', { s
       // The same prompts at once: micro-batches move through the ranks together.
       const concurrent = await Promise.all(prompts.slice(0, 4).map((p) => complete(inst.rank0, STORIES, p, 32)));
       assert.deepEqual(concurrent, texts.slice(0, 4), `${nodes} node(s), concurrent`);
+      // Any node serves: a node without rank 0 talks to rank 0's runner over TCP.
+      const elsewhere = ds.find((d) => d !== inst.rank0);
+      assert.equal(await complete(elsewhere, STORIES, prompts[0], 32), texts[0], `${nodes} node(s), via another node`);
       outputs[nodes] = texts;
       await unplace(ds, inst.id);
     }
@@ -169,7 +172,9 @@ for (const victimRank of [1, 2, 0]) {
       try {
         const inst = await place(ds, QWEN, 3);
         const victim = byId(ds, inst.shards.find((s) => s.rank === victimRank).nodeId);
-        const streams = [0, 1, 2, 3].map(() => stream(inst.rank0, QWEN, 1900));
+        // Two clients on rank 0's node, two on another live node (served through rank 0's TCP socket).
+        const other = ds.find((d) => d !== inst.rank0 && d !== victim);
+        const streams = [inst.rank0, inst.rank0, other, other].map((d) => stream(d, QWEN, 1900));
         await Promise.all(streams.map((s) => s.started));
         const killedAt = Date.now();
         await victim.kill9();
@@ -179,6 +184,7 @@ for (const victimRank of [1, 2, 0]) {
           assert.ok(e.endedAt - killedAt < 6000, `ended ${e.endedAt - killedAt} ms after the kill (${e.error})`);
         }
         if (victimRank !== 0) for (const e of ends) assert.match(e.error, /retried/, e.error);
+        else for (const e of ends.slice(2)) assert.match(e.error, /retried/, e.error);
 
         const survivors = ds.filter((d) => d !== victim);
         // The broken instance is deleted by the surviving ranks' workers (after a new master is elected when the victim was it).
