@@ -160,3 +160,27 @@ TEST(CardStoreDirs, FileNamesAndBuiltinDirLookup) {
         EXPECT_EQ(fs::weakly_canonical(find_builtin_cards_dir({})), fs::weakly_canonical(fs::path(src) / "cards"));
     }
 }
+
+// The replicated path: prepare_custom checks without writing, and another
+// node's add_custom_toml of that text stores the same card; applying the
+// same text again leaves the file untouched (a re-applied event or a
+// snapshot must not rewrite every card).
+TEST_F(StoreFixture, ReplicatedTextIsStoredOnceAndIdempotently) {
+    CardStore origin(builtin, tmp.path / "a" / "custom_cards"), other(builtin, custom);
+    origin.reload();
+    other.reload();
+    const std::string text = origin.prepare_custom(custom_card("org/shared"));
+    EXPECT_FALSE(origin.find("org/shared")) << "prepare_custom writes nothing";
+    EXPECT_FALSE(fs::exists(tmp.path / "a" / "custom_cards" / "org--shared.toml"));
+    EXPECT_THROW(origin.prepare_custom(custom_card("tiny-good")), CardStoreError) << "a built-in id";
+
+    const auto stored = other.add_custom_toml(text);
+    EXPECT_TRUE(stored.is_custom);
+    EXPECT_EQ(stored.file, custom / "org--shared.toml");
+    EXPECT_EQ(card_to_toml(stored), text);
+    const auto mtime = fs::last_write_time(stored.file);
+    fs::last_write_time(stored.file, mtime - std::chrono::hours(1)); // so a rewrite would show
+    other.add_custom_toml(text);
+    EXPECT_EQ(fs::last_write_time(stored.file), mtime - std::chrono::hours(1)) << "same text: not rewritten";
+    EXPECT_THROW(other.add_custom_toml("model_id = 3\n"), CardStoreError);
+}
