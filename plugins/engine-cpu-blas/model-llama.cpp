@@ -157,19 +157,36 @@ void LlamaModel::quantize_rows(const float *x, int64_t cols, int t0, int t1,
 const void *LlamaModel::quantized(const PackedMatrix &w, int64_t cols) { return slot(type(w), cols).buf.data(); }
 
 void LlamaModel::matmuls(int n_tokens, int64_t cols, std::initializer_list<MatJob> jobs) {
+    // Each matrix is cut into a few row chunks (whole panels) that the
+    // threads claim from a shared counter, so a thread that streams slower
+    // (DRAM contention, or preempted on a busy machine) leaves its remaining
+    // chunks to the others instead of holding up the barrier. Chunks stay big
+    // (>= kPanelsPerChunk panels, <= kChunksPerThread per thread and matrix)
+    // so each claim (one atomic on a shared line) is rare.
+    constexpr int64_t kPanelsPerChunk = 8, kChunksPerThread = 2;
     const void *qx[4];
-    int j = 0;
+    int chunks[4], first[5];
+    int j = 0, total = 0;
     int64_t work = 0;
     for (const MatJob &m : jobs) {
-        qx[j++] = quantized(*m.w, cols);
+        qx[j] = quantized(*m.w, cols);
+        const int64_t align = static_cast<int64_t>(row_align(*m.w));
+        const int64_t panels = (rows(*m.w) + align - 1) / align;
+        chunks[j] = static_cast<int>(std::clamp<int64_t>(panels / kPanelsPerChunk, 1, kChunksPerThread * pool_.size()));
+        first[j] = total;
+        total += chunks[j];
         work += rows(*m.w) * cols * n_tokens;
+        ++j;
     }
-    pool_.run([&](int i, int nth) {
-        int jj = 0;
-        for (const MatJob &m : jobs) {
-            const Range r = split_range(rows(*m.w), i, nth, static_cast<int64_t>(row_align(*m.w)));
+    first[j] = total;
+    next_chunk_.store(0, std::memory_order_relaxed); // published by the pool's dispatch
+    pool_.run([&](int, int) {
+        for (int c; (c = next_chunk_.fetch_add(1, std::memory_order_relaxed)) < total;) {
+            int jj = 0;
+            while (c >= first[jj + 1]) ++jj;
+            const MatJob &m = jobs.begin()[jj];
+            const Range r = split_range(rows(*m.w), c - first[jj], chunks[jj], static_cast<int64_t>(row_align(*m.w)));
             if (r.begin < r.end) matmul(*m.w, qx[jj], n_tokens, m.y, m.ldy, r.begin, r.end);
-            ++jj;
         }
     }, work);
 }

@@ -16,6 +16,7 @@
 
 #include <skulk/abi.h>
 
+#include <atomic>
 #include <memory>
 #include <span>
 #include <string>
@@ -89,6 +90,7 @@ private:
     // threads (decode of few sequences): max_attn_items() x n_rep x (dv | 2).
     std::vector<float> attn_part_, attn_ms_;
     int attn_split_ = 1; // key chunks per (token, kv head) of the batch in flight
+    alignas(64) std::atomic<int> next_chunk_{0}; // matmuls(): next row chunk to claim
     std::vector<int> out_rows_; // batch rows whose logits are wanted
     std::vector<QuantSlot> slots_;
     uint64_t scratch_bytes_ = 0;
