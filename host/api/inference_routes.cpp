@@ -99,7 +99,8 @@ InferenceRoutes::Target InferenceRoutes::find_runner(const std::string &model) {
                     rs->second.phase == state::RunnerPhase::Ready && !rs->second.request_endpoint.empty()) {
                     remote_target.runner.instance_id = id;
                     remote_target.runner.model_id = model;
-                    remote_target.runner.endpoint = rs->second.request_endpoint;
+                    remote_target.runner.endpoint =
+                        worker::Worker::reachable(view, rs->second.node_id, rs->second.request_endpoint);
                     remote_target.runner.phase = worker::RunnerPhase::ready;
                     remote_target.remote_node = rs->second.node_id;
                 }

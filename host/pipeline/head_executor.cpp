@@ -9,6 +9,7 @@ namespace skulk::pipeline {
 zmq::socket_t HeadExecutor::bind_hub(zmq::context_t &ctx, const std::string &listen, std::string &endpoint) {
     zmq::socket_t hub(ctx, zmq::socket_type::router);
     hub.set(zmq::sockopt::router_mandatory, 1);
+    hub.set(zmq::sockopt::sndtimeo, 2000); // a rank that stopped reading counts as gone
     set_heartbeats(hub);
     try {
         hub.bind(listen);
@@ -106,15 +107,6 @@ HeadExecutor::Slot *HeadExecutor::find(uint64_t step) {
 
 void HeadExecutor::submit(const engine::StepBatch &b) {
     if (count_ == ring_.size()) throw engine::EngineError(SKULK_E_INVALID, "the pipeline is full");
-    Slot &s = ring_[(first_ + count_) % ring_.size()];
-    s.step = next_step_;
-    s.pos.assign(b.pos.begin(), b.pos.end());
-    s.seq.assign(b.seq.begin(), b.seq.end());
-    s.want.assign(b.want.begin(), b.want.end());
-    s.drops.swap(pending_drops_);
-    pending_drops_.clear();
-    s.n_out = b.n_out;
-
     skulk_batch sb{};
     sb.size = sizeof sb;
     sb.n_tokens = static_cast<uint32_t>(b.token.size());
@@ -123,7 +115,16 @@ void HeadExecutor::submit(const engine::StepBatch &b) {
     sb.seq_id = b.seq.data();
     sb.want_output = b.want.data();
     const size_t width = static_cast<size_t>(local_.n_embd());
-    local_.forward(sb, hidden_.data(), b.token.size() * width); // throws EngineError: nothing was sent
+    local_.forward(sb, hidden_.data(), b.token.size() * width); // throws EngineError: nothing sent, drops kept
+
+    Slot &s = ring_[(first_ + count_) % ring_.size()];
+    s.step = next_step_;
+    s.pos.assign(b.pos.begin(), b.pos.end());
+    s.seq.assign(b.seq.begin(), b.seq.end());
+    s.want.assign(b.want.begin(), b.want.end());
+    s.drops.swap(pending_drops_);
+    pending_drops_.clear();
+    s.n_out = b.n_out;
     if (!send_step(hub_, routes_[1], 1, s.step, s.n_out, s.pos, s.seq, s.want, s.drops,
                    {hidden_.data(), b.token.size() * width}, static_cast<uint32_t>(width)))
         broken("pipeline rank 1 cannot be reached");

@@ -51,6 +51,22 @@ std::string Worker::runner_id(const std::string &instance_id, int rank) {
     return "runner-" + instance_id + "-r" + std::to_string(rank);
 }
 
+std::string Worker::reachable(const cluster::View &view, const std::string &node_id, const std::string &endpoint) {
+    auto host_of = [](std::string ep) {
+        if (auto p = ep.find("://"); p != std::string::npos) ep.erase(0, p + 3);
+        if (auto c = ep.rfind(':'); c != std::string::npos) ep.erase(c);
+        return ep;
+    };
+    std::string host;
+    for (const auto &p : view.peers)
+        if (p.node_id == node_id) host = host_of(p.endpoint);
+    if (host.empty())
+        if (auto it = view.state.nodes.find(node_id); it != view.state.nodes.end()) host = host_of(it->second.endpoint);
+    const auto colon = endpoint.rfind(':');
+    if (host.empty() || host == "*" || host == "0.0.0.0" || colon == std::string::npos) return endpoint;
+    return "tcp://" + host + endpoint.substr(colon);
+}
+
 std::string Worker::endpoint_for(const std::filesystem::path &data_dir, const std::string &instance_id, int rank) {
     auto path = (data_dir / "runners" / (instance_id + "-r" + std::to_string(rank) + ".sock")).string();
     // A Unix socket path holds at most 107 bytes; a deep data dir falls back to /tmp.
@@ -166,24 +182,15 @@ struct Worker::Impl {
         return l;
     }
 
-    // The host other nodes reach this one at, as the cluster knows it (tcp://HOST:PORT).
-    std::string advertised_host(const state::State &s) const {
-        auto it = s.nodes.find(options.node_id);
-        if (it == s.nodes.end()) return "127.0.0.1";
-        std::string ep = it->second.endpoint;
-        if (auto p = ep.find("://"); p != std::string::npos) ep.erase(0, p + 3);
-        if (auto c = ep.rfind(':'); c != std::string::npos) ep.erase(c);
-        return ep.empty() ? "127.0.0.1" : ep;
-    }
-
     // Rank 0's hub address for the other ranks of a pipeline ("" until it is bound).
-    static std::string hub_of(const state::State &s, const state::Instance &inst) {
+    std::string hub_of(const state::State &s, const state::Instance &inst) const {
         auto it = s.runners.find(Worker::runner_id(inst.id, 0));
-        return it == s.runners.end() ? "" : it->second.pipeline_endpoint;
+        if (it == s.runners.end() || it->second.pipeline_endpoint.empty()) return "";
+        return Worker::reachable(node.view(), it->second.node_id, it->second.pipeline_endpoint);
     }
 
     SpawnSpec spawn_spec(const RunnerLaunch &l, const state::Instance &inst, const state::ShardAssignment &shard,
-                         const std::string &pipeline_address, const std::string &host) const {
+                         const std::string &pipeline_address) const {
         SpawnSpec s;
         s.executable = options.runner_executable.string();
         auto &a = s.args;
@@ -200,14 +207,13 @@ struct Worker::Impl {
         if (shard.world_size > 1)
             a.insert(a.end(), {shard.rank == 0 ? "--pipeline-listen" : "--pipeline-hub", pipeline_address});
         // Rank 0 also serves the APIs of other nodes, so a client may use any node.
-        if (shard.rank == 0) a.insert(a.end(), {"--request-listen", "tcp://" + host + ":*"});
+        if (shard.rank == 0) a.insert(a.end(), {"--request-listen", "tcp://*:*"});
         return s;
     }
 
     // Starts a runner for a shard that appeared; or reports why it cannot.
     // pipeline_address: rank 0 binds its hub there (tcp://HOST:*); other ranks connect to it.
-    void start_shard(const state::Instance &inst, const state::ShardAssignment &shard, const std::string &pipeline_address,
-                     const std::string &host) {
+    void start_shard(const state::Instance &inst, const state::ShardAssignment &shard, const std::string &pipeline_address) {
         Managed m;
         m.instance = inst;
         m.shard = shard;
@@ -232,7 +238,7 @@ struct Worker::Impl {
 
         SupervisorOptions so;
         so.name = "runner " + inst.id + "/r" + std::to_string(shard.rank);
-        so.spawn = spawn_spec(launch, inst, shard, pipeline_address, host);
+        so.spawn = spawn_spec(launch, inst, shard, pipeline_address);
         so.restart_delay = options.restart_delay;
         so.final_exit_code = 3; // the runner refused its shard (host/runner/shard_fit.hpp)
         // A pipeline rank cannot rejoin the KV state of its peers: any failure ends the instance.
@@ -336,12 +342,13 @@ struct Worker::Impl {
             for (const auto &shard : inst.shards)
                 if (shard.node_id == options.node_id) {
                     std::string address;
-                    if (shard.world_size > 1 && shard.rank == 0) address = "tcp://" + advertised_host(s) + ":*";
+                    // Every interface: other nodes reach us at whatever address they know us by.
+                    if (shard.world_size > 1 && shard.rank == 0) address = "tcp://*:*";
                     if (shard.world_size > 1 && shard.rank > 0) {
                         address = hub_of(s, inst);
                         if (address.empty()) break; // rank 0 has not bound its hub yet: a later State has it
                     }
-                    start_shard(inst, shard, address, advertised_host(s));
+                    start_shard(inst, shard, address);
                     break; // one shard of an instance per node
                 }
         }

@@ -82,6 +82,11 @@ public:
 
     // The runner_id used in ReportRunnerStatus for a shard.
     static std::string runner_id(const std::string &instance_id, int rank);
+    // A runner's TCP address as another node reaches it: runners bind every
+    // interface and report tcp://0.0.0.0:PORT, so the host is the one this
+    // node reaches `node_id` at (its peer endpoint; the state's endpoint for
+    // ourselves), and the port is the runner's.
+    static std::string reachable(const cluster::View &view, const std::string &node_id, const std::string &endpoint);
     // The ipc endpoint of a shard's runner under `data_dir`.
     static std::string endpoint_for(const std::filesystem::path &data_dir, const std::string &instance_id, int rank);
 
