@@ -1,30 +1,13 @@
 #include "runner/logprobs.hpp"
 
+#include <skulk/json_text.hpp>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 
 namespace skulk::runner {
 namespace {
-
-// Length of the valid UTF-8 sequence at s[i], 0 when invalid or cut short.
-size_t utf8_len(std::string_view s, size_t i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-    if (n == 0 || i + n > s.size()) return 0;
-    for (size_t k = 1; k < n; ++k)
-        if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 0;
-    if (n == 2 && c < 0xC2) return 0; // overlong
-    if (n == 3) {
-        const auto c1 = static_cast<unsigned char>(s[i + 1]);
-        if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 >= 0xA0)) return 0; // overlong, surrogate
-    }
-    if (n == 4) {
-        const auto c1 = static_cast<unsigned char>(s[i + 1]);
-        if ((c == 0xF0 && c1 < 0x90) || c > 0xF4 || (c == 0xF4 && c1 >= 0x90)) return 0;
-    }
-    return n;
-}
 
 void append_number(std::string &out, double v) {
     char buf[32];
@@ -81,43 +64,6 @@ void top_logits(const float *row, int32_t n_vocab, int32_t k, std::vector<std::p
     }
 }
 
-void append_json_string(std::string &out, std::string_view s) {
-    static constexpr char hex[] = "0123456789abcdef";
-    out += '"';
-    for (size_t i = 0; i < s.size();) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        if (c >= 0x80) {
-            const size_t n = utf8_len(s, i);
-            if (n == 0) {
-                out += "\xEF\xBF\xBD"; // U+FFFD, one per invalid byte
-                ++i;
-            } else {
-                out.append(s.data() + i, n);
-                i += n;
-            }
-            continue;
-        }
-        switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
-        default:
-            if (c < 0x20) {
-                out += "\\u00";
-                out += hex[c >> 4];
-                out += hex[c & 15];
-            } else {
-                out += static_cast<char>(c);
-            }
-        }
-        ++i;
-    }
-    out += '"';
-}
 
 void append_logprob_entry(const model::Vocab &vocab, const float *row, int32_t n_vocab, int32_t token, int32_t n_top,
                           LogprobScratch &scratch, std::string &out) {

@@ -39,9 +39,6 @@ float log_normaliser(const float *row, int32_t n_vocab);
 // The k highest logits, best first (ties: lower token id first).
 void top_logits(const float *row, int32_t n_vocab, int32_t k, std::vector<std::pair<float, int32_t>> &top);
 
-// Appends `s` as a JSON string literal; invalid UTF-8 bytes become U+FFFD.
-void append_json_string(std::string &out, std::string_view s);
-
 // Appends one entry for `token` (with n_top alternatives) to `out`, preceded
 // by a comma when `out` is not empty (entries accumulate between deltas).
 void append_logprob_entry(const model::Vocab &vocab, const float *row, int32_t n_vocab, int32_t token, int32_t n_top,

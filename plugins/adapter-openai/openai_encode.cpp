@@ -1,6 +1,6 @@
 #include "openai_encode.hpp"
 
-#include "json_text.hpp"
+#include <skulk/json_text.hpp>
 #include "skulk/plugin.hpp"
 
 namespace skulk::openai {

@@ -1,5 +1,7 @@
 #include "model/jinja/value.hpp"
 
+#include <skulk/json_text.hpp>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -113,24 +115,8 @@ std::string python_float(double d) {
     if (s.find_first_of(".e") == std::string::npos) s += ".0";
     return s;
 }
-void json_string(std::string &out, const std::string &s) {
-    out += '"';
-    for (unsigned char c : s) {
-        switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
-        default:
-            if (c < 0x20) out += fmt::format("\\u{:04x}", c);
-            else out += static_cast<char>(c);
-        }
-    }
-    out += '"';
-}
+// tojson: invalid UTF-8 bytes become U+FFFD, so the output is always valid JSON.
+void json_string(std::string &out, const std::string &s) { skulk::append_json_string(out, s); }
 std::string python_repr_string(const std::string &s) {
     // Python's repr: single quotes unless the text has one and no double.
     char q = (s.find('\'') != std::string::npos && s.find('"') == std::string::npos) ? '"' : '\'';

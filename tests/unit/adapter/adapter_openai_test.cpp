@@ -1,7 +1,7 @@
 // The openai adapter plugin, loaded from the built .so with dlopen and
 // driven through its C ABI with real request bodies; the produced SSE and
 // JSON are parsed back and checked.
-#include "plugins/adapter-openai/json_text.hpp"
+#include <skulk/json_text.hpp>
 #include "skulk/plugin.hpp"
 
 #include <gtest/gtest.h>
@@ -484,7 +484,7 @@ TEST(AdapterOpenai, JsonStringEscaperAlwaysProducesValidJson) {
         "\xF0\x9F\xA6\x8A", "\xC3", "\xE2\x82", "\xFF\xFE", "\xED\xA0\x80" /* surrogate */, "\xC0\xAF" /* overlong */};
     for (const auto &in : inputs) {
         std::string out;
-        skulk::openai::append_json_string(out, in);
+        skulk::append_json_string(out, in);
         json parsed;
         ASSERT_NO_THROW(parsed = json::parse(out)) << out;
         // Valid UTF-8 round-trips exactly; invalid bytes become U+FFFD.

@@ -1,13 +1,15 @@
-// Appending a JSON string literal to a reused buffer, for the per-token SSE
-// path where building a JSON DOM per chunk would allocate per token.
-// nlohmann::json keeps its escaper private, hence this small one.
+// Appending a JSON string literal to a reused buffer, for per-token paths
+// (runner events, SSE chunks) where building a JSON DOM would allocate per
+// token. nlohmann::json keeps its escaper private, hence this small one;
+// header-only so that plugins (which link no host code) and the host share
+// one implementation.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-namespace skulk::openai {
+namespace skulk {
 
 // Appends "text" (with the quotes) to out. Bytes that are not valid UTF-8 (a
 // token that splits a multi-byte character) become U+FFFD, so the output is
@@ -65,4 +67,4 @@ inline void append_json_string(std::string &out, std::string_view text) {
     out.push_back('"');
 }
 
-} // namespace skulk::openai
+} // namespace skulk
