@@ -23,6 +23,8 @@ struct StepBatch {
     std::span<const uint8_t> want; // rows whose logits come back, in batch order
     uint32_t n_out = 0;            // rows with want != 0
 };
+// The ABI batch of a step whose tokens go into an embedding range.
+skulk_batch to_abi(const StepBatch &b);
 
 // The model can no longer run anything (a pipeline rank is gone): every
 // request in flight is lost and the runner must stop.

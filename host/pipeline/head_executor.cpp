@@ -107,15 +107,8 @@ HeadExecutor::Slot *HeadExecutor::find(uint64_t step) {
 
 void HeadExecutor::submit(const engine::StepBatch &b) {
     if (count_ == ring_.size()) throw engine::EngineError(SKULK_E_INVALID, "the pipeline is full");
-    skulk_batch sb{};
-    sb.size = sizeof sb;
-    sb.n_tokens = static_cast<uint32_t>(b.token.size());
-    sb.token = b.token.data();
-    sb.pos = b.pos.data();
-    sb.seq_id = b.seq.data();
-    sb.want_output = b.want.data();
     const size_t width = static_cast<size_t>(local_.n_embd());
-    local_.forward(sb, hidden_.data(), b.token.size() * width); // throws EngineError: nothing sent, drops kept
+    local_.forward(engine::to_abi(b), hidden_.data(), b.token.size() * width); // throws EngineError: nothing sent, drops kept
 
     Slot &s = ring_[(first_ + count_) % ring_.size()];
     s.step = next_step_;
