@@ -98,7 +98,10 @@ std::unique_ptr<PackedMatrix> pack_matrix_for(Isa isa, uint32_t gguf_type, const
 
 } // namespace detail
 
-PackedMatrix::~PackedMatrix() { std::free(owned); }
+PackedMatrix::~PackedMatrix() {
+    if (slab) release_panels(slab);
+    else std::free(owned);
+}
 
 bool supports_type(uint32_t t) {
     switch (t) {

@@ -30,6 +30,7 @@ struct PackedMatrix {
     size_t panel_bytes = 0;        // bytes of one 16-row panel (0: not repacked)
     uint8_t *owned = nullptr;      // 64-byte aligned allocation when repacked
     size_t owned_size = 0;
+    void *slab = nullptr;          // the shared huge-page slab `owned` lies in (pack.cpp), or null
 
     PackedMatrix() = default;
     PackedMatrix(const PackedMatrix &) = delete;

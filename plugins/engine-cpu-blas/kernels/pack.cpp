@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
 
 namespace skulk::cpu::detail {
@@ -157,7 +158,51 @@ void pack_kquant(uint32_t type, const PanelLayout &pl, const uint8_t *src, size_
     }
 }
 
+
+// Slabs of 2 MiB huge pages shared by the packed matrices smaller than 2 MiB:
+// a bump allocator per slab, and a slab is freed when its last matrix goes
+// (refs counts matrices; an unused remainder is simply dropped with it).
+constexpr size_t kHuge = size_t(2) << 20;
+constexpr size_t kSlabBytes = 16 * kHuge;
+
+struct Slab {
+    uint8_t *base;
+    size_t used;
+    int refs;
+};
+
+std::mutex g_slab_mutex;
+Slab *g_slab = nullptr; // the slab new matrices go into
+
+uint8_t *slab_alloc(size_t bytes, void **slab_out) {
+    bytes = (bytes + 63) / 64 * 64;
+    std::lock_guard<std::mutex> lock(g_slab_mutex);
+    if (!g_slab || g_slab->used + bytes > kSlabBytes) {
+        auto *s = new Slab{static_cast<uint8_t *>(std::aligned_alloc(kHuge, kSlabBytes)), 0, 0};
+        if (!s->base) {
+            delete s;
+            throw std::bad_alloc();
+        }
+        madvise(s->base, kSlabBytes, MADV_HUGEPAGE);
+        g_slab = s; // the full one lives on until its last matrix is released
+    }
+    uint8_t *p = g_slab->base + g_slab->used;
+    g_slab->used += bytes;
+    ++g_slab->refs;
+    *slab_out = g_slab;
+    return p;
+}
+
 } // namespace
+
+void release_panels(void *slab) {
+    auto *s = static_cast<Slab *>(slab);
+    std::lock_guard<std::mutex> lock(g_slab_mutex);
+    if (--s->refs > 0) return;
+    if (s == g_slab) g_slab = nullptr;
+    std::free(s->base);
+    delete s;
+}
 
 void pack_panels(PackedMatrix &w, const void *data) {
     const PanelLayout pl = panel_layout(w.type);
@@ -165,16 +210,22 @@ void pack_panels(PackedMatrix &w, const void *data) {
     const int64_t npanels = (w.rows + kPanelRows - 1) / kPanelRows;
     const size_t blk_bytes = w.row_bytes / static_cast<size_t>(nb);
     w.panel_bytes = pl.block_bytes * static_cast<size_t>(nb);
-    // Big matrices go into 2 MiB-aligned memory with transparent huge pages:
-    // fewer TLB misses while streaming the weights (cpu-kernels.md section 4).
-    const size_t huge = size_t(2) << 20;
+    // All panels live in 2 MiB-aligned memory with transparent huge pages
+    // (cpu-kernels.md section 4): big matrices in their own allocation, the
+    // many small ones (every per-layer matrix of a 135M model) packed back to
+    // back into shared slabs. On 4 KiB pages a decode step takes a TLB miss
+    // every 4 KiB of weights, an expensive nested page walk in a VM.
     const size_t total = w.panel_bytes * static_cast<size_t>(npanels);
-    const size_t align = total >= huge ? huge : 64;
-    const size_t alloc = (total + align - 1) / align * align;
-    w.owned = static_cast<uint8_t *>(std::aligned_alloc(align, alloc));
-    if (!w.owned) throw std::bad_alloc();
-    w.owned_size = alloc;
-    if (align == huge) madvise(w.owned, alloc, MADV_HUGEPAGE);
+    if (total >= kHuge) {
+        const size_t alloc = (total + kHuge - 1) / kHuge * kHuge;
+        w.owned = static_cast<uint8_t *>(std::aligned_alloc(kHuge, alloc));
+        if (!w.owned) throw std::bad_alloc();
+        w.owned_size = alloc;
+        madvise(w.owned, alloc, MADV_HUGEPAGE);
+    } else {
+        w.owned = slab_alloc(total, &w.slab);
+        w.owned_size = (total + 63) / 64 * 64;
+    }
     const auto *src = static_cast<const uint8_t *>(data);
     for (int64_t p = 0; p < npanels; ++p) {
         const int nrows = static_cast<int>(w.rows - p * kPanelRows < kPanelRows ? w.rows - p * kPanelRows : kPanelRows);

@@ -60,7 +60,9 @@ constexpr PanelLayout panel_layout(uint32_t type) {
 
 inline bool has_panel_layout(uint32_t type) { return panel_layout(type).block_bytes != 0; }
 
-// Fills w.owned/w.data/w.panel_bytes from the ggml rows at data.
+// Fills w.owned/w.data/w.panel_bytes (and w.slab) from the ggml rows at data.
 void pack_panels(PackedMatrix &w, const void *data);
+// Drops a matrix's reference to its slab (PackedMatrix's destructor).
+void release_panels(void *slab);
 
 } // namespace skulk::cpu::detail
