@@ -176,6 +176,7 @@ int begin_request(mg_connection *conn) {
 void HttpResponse::send(int status, std::string_view content_type, std::string_view body) {
     if (started_) return;
     started_ = true;
+    sent_ = status;
     mg_printf(conn_,
               "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\n"
               "Access-Control-Allow-Origin: *\r\nCache-Control: no-cache\r\n\r\n",
@@ -195,6 +196,7 @@ void HttpResponse::send_error(int status, std::string_view message, std::string_
 void HttpResponse::start_stream(int status, std::string_view content_type) {
     if (started_) return;
     started_ = streaming_ = true;
+    sent_ = status;
     mg_printf(conn_,
               "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nTransfer-Encoding: chunked\r\n"
               "Access-Control-Allow-Origin: *\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n\r\n",
@@ -236,7 +238,8 @@ HttpServer::HttpServer(HttpOptions options) : options_(std::move(options)) {
 HttpServer::~HttpServer() { stop(); }
 
 void HttpServer::route(std::string method, std::string pattern, Handler handler) {
-    routes_.push_back(Route{std::move(method), split_path(pattern), std::move(handler)});
+    auto segments = split_path(pattern);
+    routes_.push_back(Route{std::move(method), std::move(pattern), std::move(segments), std::move(handler)});
 }
 
 void HttpServer::start() {
@@ -332,6 +335,14 @@ int HttpServer::dispatch(mg_connection *conn) {
     }
     bool path_known = false;
     const Route *route = match(req.method, req.path, req.params, path_known);
+    struct Count { // every way out of here is counted once
+        const std::function<void(std::string_view, int)> &observer;
+        const Route *&route;
+        HttpResponse &res;
+        ~Count() {
+            if (observer) observer(route ? std::string_view(route->pattern) : std::string_view("(unmatched)"), res.outcome());
+        }
+    } count{observer_, route, res};
     if (!route) {
         if (path_known)
             res.send_error(405, "method " + req.method + " not allowed on " + req.path);

@@ -48,9 +48,14 @@ public:
     // response being generated). A poll() and at most a 1-byte MSG_PEEK;
     // the first call finds the socket (a scan of /proc/self/fd).
     bool peer_gone();
+    // The status this request is counted under (/metrics): what was sent,
+    // unless the handler noted another outcome, e.g. 499 when the client left.
+    int outcome() const { return noted_ ? noted_ : sent_; }
+    void note_outcome(int status) { noted_ = status; }
 
 private:
     mg_connection *conn_;
+    int sent_ = 0, noted_ = 0;
     int fd_ = -2; // -2: not looked up yet, -1: not found
     bool started_ = false;
     bool streaming_ = false;
@@ -77,6 +82,10 @@ public:
     // Register before start().
     void route(std::string method, std::string pattern, Handler handler);
 
+    // Called after every request with the matched route pattern (or
+    // "(unmatched)") and its outcome. Set before start().
+    void on_response(std::function<void(std::string_view route, int status)> observer) { observer_ = std::move(observer); }
+
     // Throws std::runtime_error with the reason when the port cannot be bound.
     void start();
     void stop();
@@ -88,6 +97,7 @@ public:
 private:
     struct Route {
         std::string method;
+        std::string pattern;
         std::vector<std::string> segments;
         Handler handler;
     };
@@ -96,6 +106,7 @@ private:
 
     HttpOptions options_;
     std::vector<Route> routes_;
+    std::function<void(std::string_view, int)> observer_;
     mg_context *ctx_ = nullptr;
     int bound_port_ = 0;
 };

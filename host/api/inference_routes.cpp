@@ -397,7 +397,7 @@ void InferenceRoutes::register_all(HttpServer &server) {
                 continue;
             }
             log_->info("adapter {} serves {} {}", adapter->record().name, method, path);
-            server.route(method, path, [this, adapter, path](const HttpRequest &req, HttpResponse &res) {
+            server.route(method, path, [this, adapter](const HttpRequest &req, HttpResponse &res) {
                 int status = 500;
                 try {
                     status = serve(*adapter, req, res);
@@ -405,12 +405,14 @@ void InferenceRoutes::register_all(HttpServer &server) {
                     log_->error("{} {}: {}", req.method, req.path, e.what());
                     if (!res.started()) res.send_error(500, std::string("internal error: ") + e.what(), "server_error");
                 }
-                metrics_.count_request(path, status);
+                res.note_outcome(status); // counted by the server's observer (499: the client left)
             });
         }
     }
     server.route("POST", "/v1/cancel/{command_id}", [this](const HttpRequest &req, HttpResponse &res) { cancel_route(req, res); });
     server.route("GET", "/metrics", [this](const HttpRequest &, HttpResponse &res) { metrics_route(res); });
+    // Every route of this server is counted, not only the inference ones.
+    server.on_response([this](std::string_view route, int status) { metrics_.count_request(route, status); });
 }
 
 std::shared_ptr<InferenceRoutes> register_inference_routes(HttpServer &server, const plugin::Registry &plugins,

@@ -162,6 +162,9 @@ test('32 concurrent greedy streams each equal the single-client output', { skip:
 });
 
 test('/metrics counts requests, tokens and runner states', { skip: servingSkip }, async () => {
+  // Every route is counted under its pattern, unknown paths under one label.
+  assert.equal((await daemon.get('/instance/no-such-instance')).status, 404);
+  assert.equal((await daemon.get('/no/such/route')).status, 404);
   const r = await daemon.get('/metrics');
   assert.equal(r.status, 200);
   assert.match(r.headers.get('content-type'), /text\/plain/);
@@ -173,6 +176,9 @@ test('/metrics counts requests, tokens and runner states', { skip: servingSkip }
   // At least the 33 successful completions of the concurrency test.
   assert.ok(value(/skulk_http_requests_total\{route="\/v1\/completions",status="200"\} (\d+)/) >= 33, m);
   assert.ok(value(/skulk_http_requests_total\{route="\/v1\/chat\/completions",status="404"\} (\d+)/) >= 1);
+  assert.ok(value(/skulk_http_requests_total\{route="\/instance\/\{id\}",status="404"\} (\d+)/) >= 1, m);
+  assert.ok(value(/skulk_http_requests_total\{route="\(unmatched\)",status="404"\} (\d+)/) >= 1, m);
+  assert.ok(value(/skulk_http_requests_total\{route="\/healthz",status="200"\} (\d+)/) >= 1, m);
   assert.ok(value(/^skulk_generated_tokens_total (\d+)/m) > 0);
   assert.ok(value(/^skulk_time_to_first_token_seconds_count (\d+)/m) > 0);
   assert.ok(value(/^skulk_inter_token_seconds_count (\d+)/m) > 0);
