@@ -398,47 +398,72 @@ struct Worker::Impl {
             log->warn("could not delete refused instance {}: {}", instance_id, del.error);
             return;
         }
-        const auto card = cards.find(old.model_id);
-        if (!card) {
-            log->error("instance {} of {} given up: {} (no card to re-place it)", instance_id, old.model_id, reason);
-            return;
-        }
         placement::Request req;
         req.sharding = old.sharding;
         req.min_nodes = int(old.shards.size()) + 1;
+        const Placed p = place_planned(old.model_id, req);
+        if (p.error.empty())
+            log->warn("instance {} of {}: {}; re-placed over {} nodes as {}", instance_id, old.model_id, reason, p.nodes,
+                      p.instance_id);
+        else
+            log->error("instance {} of {} given up: {}; no placement over {} or more nodes: {}", instance_id,
+                       old.model_id, reason, req.min_nodes, p.error);
+    }
+
+    struct Placed {
+        std::string error;       // "" when placed
+        bool info_pending = false; // some node's telemetry has not arrived: ask again later
+        std::string instance_id;
+        size_t nodes = 0;
+    };
+    // Runs the placement planner for a model and submits its layout through the master.
+    Placed place_planned(const std::string &model_id, const placement::Request &req) {
+        Placed out;
+        const auto card = cards.find(model_id);
+        if (!card) {
+            out.error = "no model card for " + model_id;
+            return out;
+        }
         const auto o = placement::plan(placement::model_facts(*card), placement::node_facts(node.view(), cards), req);
         if (!o.ok()) {
-            log->error("instance {} of {} given up: {}; no placement over {} or more nodes: {}", instance_id, old.model_id,
-                       reason, req.min_nodes, o.message);
-            return;
+            out.error = o.message;
+            out.info_pending = o.kind == placement::FailureKind::InfoPending;
+            return out;
         }
         state::PlaceInstance cmd;
-        cmd.model_id = old.model_id;
+        cmd.model_id = model_id;
         cmd.sharding = o.plan->instance.sharding;
         cmd.shards = o.plan->instance.shards;
         cmd.context_token_limit = o.plan->instance.context_token_limit;
         const auto r = node.submit(cmd, std::chrono::seconds(5));
-        if (r.ok)
-            log->warn("instance {} of {}: {}; re-placed over {} nodes as {}", instance_id, old.model_id, reason,
-                      cmd.shards.size(), r.created_ids.empty() ? "?" : r.created_ids.front());
-        else
-            log->error("instance {} of {}: {}; re-placing over {} nodes failed: {}", instance_id, old.model_id, reason,
-                       cmd.shards.size(), r.error);
+        if (!r.ok) {
+            out.error = r.error;
+            out.info_pending = true; // no master right now: ask again later
+            return out;
+        }
+        out.instance_id = r.created_ids.empty() ? "?" : r.created_ids.front();
+        out.nodes = cmd.shards.size();
+        return out;
     }
 
     void place_pending(const state::State &s) {
         if (to_place.empty() || s.master_node_id.empty() || !s.nodes.count(options.node_id)) return;
+        // On this node, through the planner like POST /place_instance: the
+        // same memory admission, backend choice and context limit.
+        placement::Request req;
+        for (const auto &[id, _] : s.nodes)
+            if (id != options.node_id) req.excluded.insert(id);
         for (auto it = to_place.begin(); it != to_place.end();) {
-            state::PlaceInstance cmd;
-            cmd.model_id = *it;
-            cmd.node_ids = {options.node_id};
-            const auto r = node.submit(cmd, std::chrono::seconds(5));
-            if (r.ok) {
-                log->info("placed {} (--place): instance {}", *it, r.created_ids.empty() ? "?" : r.created_ids.front());
+            const Placed p = place_planned(*it, req);
+            if (p.error.empty()) {
+                log->info("placed {} (--place): instance {}", *it, p.instance_id);
                 it = to_place.erase(it);
-            } else {
-                log->warn("--place {}: {}; retrying", *it, r.error);
+            } else if (p.info_pending) {
+                log->debug("--place {}: {}; retrying", *it, p.error);
                 ++it;
+            } else {
+                log->error("--place {}: cannot place it on this node: {}", *it, p.error);
+                it = to_place.erase(it);
             }
         }
     }
