@@ -15,7 +15,7 @@ namespace {
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 int64_t pad16(int64_t n) { return (n + 15) / 16 * 16; }
 
-// One head slice of a cache row as f32 (a pointer into the cache for F32).
+// One head of one position as f32 (a pointer into the cache for F32).
 const float *head_f32(KvType type, const void *row, int64_t offset, int64_t n, float *tmp) {
     switch (type) {
     case KvType::f32: return static_cast<const float *>(row) + offset;
@@ -51,7 +51,7 @@ void attend_portable(const KvCache &kv, int layer, const AttentionShape &s, uint
             for (int r = 0; r < n_rep; ++r) scores[r * ls + j] = kNegInf;
             continue;
         }
-        const float *k = head_f32(kv.type(), kv.k_row(layer, seq, j0 + j), static_cast<int64_t>(kv_head) * dk, dk, ktmp);
+        const float *k = head_f32(kv.type(), kv.k_head(layer, seq, kv_head, j0 + j), 0, dk, ktmp);
         for (int r = 0; r < n_rep; ++r) scores[r * ls + j] = dot_f32(q + static_cast<int64_t>(r) * dk, k, dk) * s.scale;
     }
     // exp(s - max) per query head; the sum in double, as the reference does.
@@ -77,7 +77,7 @@ void attend_portable(const KvCache &kv, int layer, const AttentionShape &s, uint
     // out_r = sum_j p_rj v_j
     for (int j = 0; j < n; ++j) {
         if (!present[j0 + j]) continue;
-        const float *v = head_f32(kv.type(), kv.v_row(layer, seq, j0 + j), static_cast<int64_t>(kv_head) * dv, dv, vtmp);
+        const float *v = head_f32(kv.type(), kv.v_head(layer, seq, kv_head, j0 + j), 0, dv, vtmp);
         for (int r = 0; r < n_rep; ++r) {
             const float p = scores[r * ls + j];
             if (p != 0.0f) axpy_f32(p, v, out + static_cast<int64_t>(r) * dv, dv);

@@ -111,11 +111,11 @@ void attend_n(const KvCache &kv, int layer, const AttentionShape &s, uint32_t se
     float *kb = scores + n_rep * ls;
     float *qs = kb + 16 * 16 * N;
     const __mmask16 mk = tail_mask(dk - 16 * (N - 1)), mv = tail_mask(dv - 16 * (N - 1));
-    // Everything from j0 on: the head slices of rows j0.., and their presence.
+    // Everything from j0 on: the head's keys and values from j0, and their presence.
     const uint8_t *present = kv.present_row(seq) + j0;
-    const size_t kstride = kv.k_row_bytes(), vstride = kv.v_row_bytes();
-    const char *kbase = static_cast<const char *>(kv.k_row(layer, seq, j0)) + int64_t(kv_head) * dk * sizeof_kv<T>();
-    const char *vbase = static_cast<const char *>(kv.v_row(layer, seq, j0)) + int64_t(kv_head) * dv * sizeof_kv<T>();
+    const size_t kstride = kv.k_head_bytes(), vstride = kv.v_head_bytes();
+    const char *kbase = static_cast<const char *>(kv.k_head(layer, seq, kv_head, j0));
+    const char *vbase = static_cast<const char *>(kv.v_head(layer, seq, kv_head, j0));
 
     const F vscale = _mm512_set1_ps(s.scale);
     for (int r = 0; r < n_rep; ++r)

@@ -3,6 +3,11 @@
 // A slot is "present" once a token was stored at that position and until
 // seq_drop forgets it; attention of a token at position p reads the present
 // slots [0, p] of its own sequence (the causal mask).
+//
+// Layout: [layer][seq][kv head][position][head dim]. Attention reads one KV
+// head of one sequence at a time, so each of its key and value streams is one
+// contiguous run (sequential for the hardware prefetcher, whole cache lines),
+// rather than a slice out of every position's row.
 #pragma once
 
 #include <cstddef>
@@ -17,7 +22,7 @@ enum class KvType { f16 = 0, f32 = 1, bf16 = 2 };
 
 class KvCache {
 public:
-    KvCache(int n_layer, int n_seq, int n_ctx, int64_t k_dim, int64_t v_dim, KvType type);
+    KvCache(int n_layer, int n_seq, int n_ctx, int n_head_kv, int64_t head_dim_k, int64_t head_dim_v, KvType type);
 
     int n_ctx() const { return n_ctx_; }
     int n_seq() const { return n_seq_; }
@@ -29,16 +34,20 @@ public:
     bool present(uint32_t seq, int32_t pos) const { return present_[index(seq, pos)] != 0; }
     const uint8_t *present_row(uint32_t seq) const { return &present_[static_cast<size_t>(seq) * n_ctx_]; }
 
-    // Store one token's k (k_dim floats) and v (v_dim floats).
+    // Store one token's k (n_head_kv x head_dim_k floats) and v (n_head_kv x head_dim_v).
     void store(int layer, uint32_t seq, int32_t pos, const float *k, const float *v);
-    // Raw row pointers (elements of type()); rows of one sequence are
-    // contiguous by position.
-    const void *k_row(int layer, uint32_t seq, int32_t pos) const { return &k_[offset(layer, seq, pos, k_dim_)]; }
-    const void *v_row(int layer, uint32_t seq, int32_t pos) const { return &v_[offset(layer, seq, pos, v_dim_)]; }
-    // Bytes from one position's row to the next (rows of a sequence are contiguous).
-    size_t k_row_bytes() const { return static_cast<size_t>(k_dim_) * elem_; }
-    size_t v_row_bytes() const { return static_cast<size_t>(v_dim_) * elem_; }
-    // Convert `count` consecutive rows starting at pos to f32.
+    // One head's key (value) at pos, elements of type(); the next position of
+    // the same head is k_head_bytes() (v_head_bytes()) further on.
+    const void *k_head(int layer, uint32_t seq, int kv_head, int32_t pos) const {
+        return &k_[offset(layer, seq, kv_head, pos, hk_)];
+    }
+    const void *v_head(int layer, uint32_t seq, int kv_head, int32_t pos) const {
+        return &v_[offset(layer, seq, kv_head, pos, hv_)];
+    }
+    size_t k_head_bytes() const { return static_cast<size_t>(hk_) * elem_; }
+    size_t v_head_bytes() const { return static_cast<size_t>(hv_) * elem_; }
+    // `count` consecutive positions from pos as f32 rows of all heads
+    // (count x n_head_kv x head_dim), as store() took them.
     void k_to_f32(int layer, uint32_t seq, int32_t pos, int count, float *out) const;
     void v_to_f32(int layer, uint32_t seq, int32_t pos, int count, float *out) const;
 
@@ -49,19 +58,22 @@ public:
 
 private:
     size_t index(uint32_t seq, int32_t pos) const { return static_cast<size_t>(seq) * n_ctx_ + pos; }
-    size_t offset(int layer, uint32_t seq, int32_t pos, int64_t dim) const {
-        return ((static_cast<size_t>(layer) * n_seq_ + seq) * n_ctx_ + pos) * dim * elem_;
+    size_t offset(int layer, uint32_t seq, int head, int32_t pos, int64_t head_dim) const {
+        return (((static_cast<size_t>(layer) * n_seq_ + seq) * n_head_kv_ + head) * n_ctx_ + pos) * head_dim * elem_;
     }
     void to_f32(const uint8_t *src, int64_t n, float *out) const;
+    void from_f32(const float *src, int64_t n, uint8_t *dst) const;
+    void rows_to_f32(const uint8_t *base, int64_t head_dim, int layer, uint32_t seq, int32_t pos, int count,
+                     float *out) const;
 
-    int n_layer_, n_seq_, n_ctx_;
-    int64_t k_dim_, v_dim_;
+    int n_layer_, n_seq_, n_ctx_, n_head_kv_;
+    int64_t hk_, hv_;
     KvType type_;
     size_t elem_;
     // K and V in 2 MiB pages where the kernel allows (MADV_HUGEPAGE): a decode
-    // step reads a few hundred bytes from every position of every layer, so
-    // with 4 KiB pages each token walks thousands of TLB misses (expensive
-    // page walks under a hypervisor).
+    // step reads every present position of every layer, so with 4 KiB pages
+    // each token walks thousands of TLB misses (expensive page walks under a
+    // hypervisor).
     struct Free {
         void operator()(uint8_t *p) const { std::free(p); }
     };

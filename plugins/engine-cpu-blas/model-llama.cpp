@@ -94,7 +94,8 @@ LlamaModel::LlamaModel(const skulk_model_params &params, uint32_t first, uint32_
       }()),
       rope_(rope_from(params, h_, weights_.rope_freqs)),
       attn_{h_.n_head, h_.n_head_kv, h_.head_dim_k, h_.head_dim_v, 1.0f / std::sqrt(static_cast<float>(h_.head_dim_k))},
-      kv_(static_cast<int>(last - first + 1), opts.n_seq_max, opts.n_ctx, h_.k_dim(), h_.v_dim(), opts.kv_type),
+      kv_(static_cast<int>(last - first + 1), opts.n_seq_max, opts.n_ctx, h_.n_head_kv, h_.head_dim_k, h_.head_dim_v,
+          opts.kv_type),
       pool_(opts.n_threads) {
     const size_t B = static_cast<size_t>(opts_.n_batch_max);
     ensure(x_, B * h_.n_embd, scratch_bytes_);

@@ -63,7 +63,7 @@ void check(AttendFn fn, const Case &c, const std::string &label) {
     const int n_ctx = 300, n_seq = 2;
     const AttentionShape s{c.n_head, c.n_head_kv, c.dk, c.dk, 1.0f / std::sqrt(float(c.dk))};
     const int n_rep = s.n_rep();
-    KvCache kv(1, n_seq, n_ctx, int64_t(c.dk) * c.n_head_kv, int64_t(c.dk) * c.n_head_kv, c.type);
+    KvCache kv(1, n_seq, n_ctx, c.n_head_kv, c.dk, c.dk, c.type);
     std::mt19937 rng(c.dk * 131 + c.n_head);
     std::normal_distribution<float> nd(0.0f, 1.0f);
     std::vector<float> k(c.dk * c.n_head_kv), v(c.dk * c.n_head_kv);
@@ -127,7 +127,7 @@ TEST(EngineAttention, Avx512MatchesDoubleReference) {
 TEST(EngineAttention, Avx512DeclinesHeadDimsOver128) {
     if (detail::detected_isa() != Isa::avx512vnni) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
     const AttentionShape s{2, 1, 256, 256, 0.0625f};
-    KvCache kv(1, 1, 4, 256, 256, KvType::f16);
+    KvCache kv(1, 1, 4, 1, 256, 256, KvType::f16);
     std::vector<float> q(512), out(512), scratch(attention_scratch_floats(s, 4));
     EXPECT_FALSE(detail::attend_avx512(kv, 0, s, 0, 0, 0, 1, q.data(), out.data(), nullptr, scratch.data()));
 }
