@@ -60,7 +60,7 @@ void Scheduler::run() {
         if (!s->finished) fail(*s, 500, code, why);
     for (auto &s : waiting_)
         if (!s->finished) fail(*s, 500, code, why);
-    for (auto &s : active_) s->in_flight = false; // nothing comes back any more
+    for (auto &s : active_) s->in_flight = 0; // nothing comes back any more
     reap();
     if (!broken.empty() && options_.on_broken) options_.on_broken(broken);
     log->info("scheduler stopped");
@@ -198,7 +198,7 @@ bool Scheduler::launch() {
     for (auto &sp : active_) n_decoding += sp->state == Sequence::State::decoding && !sp->finished;
     const uint32_t depth = exec_.depth();
     const uint32_t decode_cap = depth > 1 ? (n_decoding + depth - 1) / depth : n_decoding;
-    std::vector<Sequence *> &entries = steps_[(first_step_ + exec_.in_flight()) % steps_.size()];
+    std::vector<StepEntry> &entries = steps_[(first_step_ + exec_.in_flight()) % steps_.size()];
     entries.clear();
 
     uint32_t n = 0, rows = 0, decodes = 0;
@@ -209,30 +209,29 @@ bool Scheduler::launch() {
         pos_[n] = s.n_fed;
         seq_[n] = s.slot;
         want_[n] = 1;
-        s.out_row = static_cast<int32_t>(rows++);
-        s.chunk = 0;
-        entries.push_back(&s);
+        entries.push_back({&s, 0, static_cast<int32_t>(rows++)});
         ++decodes;
         ++n;
     }
     // The prompt chunk fills what the decode tokens left, in admission order.
+    // A long prompt may have several chunks in flight on a pipeline (every
+    // rank takes steps in order, so its KV fills in order).
     uint32_t budget = std::min<uint32_t>(options_.prefill_chunk, exec_.n_batch_max() - n);
     for (auto &sp : active_) {
         Sequence &s = *sp;
-        if (s.in_flight || s.finished || s.state != Sequence::State::prefilling || budget == 0) continue;
-        const int32_t k = std::min<int32_t>(static_cast<int32_t>(budget), s.n_prompt - s.n_fed);
-        s.out_row = -1;
+        if (s.finished || s.state != Sequence::State::prefilling || s.n_sent == s.n_prompt || budget == 0) continue;
+        const int32_t k = std::min<int32_t>(static_cast<int32_t>(budget), s.n_prompt - s.n_sent);
+        int32_t out_row = -1;
         for (int32_t i = 0; i < k; ++i) {
-            const int32_t p = s.n_fed + i;
+            const int32_t p = s.n_sent + i;
             tok_[n] = s.prompt[p];
             pos_[n] = p;
             seq_[n] = s.slot;
             want_[n] = p == s.n_prompt - 1;
-            if (want_[n]) s.out_row = static_cast<int32_t>(rows++);
+            if (want_[n]) out_row = static_cast<int32_t>(rows++);
             ++n;
         }
-        s.chunk = k;
-        entries.push_back(&s);
+        entries.push_back({&s, k, out_row});
         budget -= static_cast<uint32_t>(k);
     }
     if (n == 0) return false;
@@ -247,31 +246,34 @@ bool Scheduler::launch() {
         exec_.submit(b);
     } catch (const engine::EngineError &e) {
         log::get("runner")->error("forward of {} tokens failed: {}", n, e.what());
-        for (Sequence *s : entries) fail(*s, 500, "engine_error", std::string("the engine failed: ") + e.what());
+        for (const StepEntry &e2 : entries) fail(*e2.seq, 500, "engine_error", std::string("the engine failed: ") + e.what());
         entries.clear();
         return false;
     }
-    for (Sequence *s : entries) s->in_flight = true;
+    for (const StepEntry &e : entries) {
+        ++e.seq->in_flight;
+        e.seq->n_sent += e.chunk ? e.chunk : 1;
+    }
     return true;
 }
 
 void Scheduler::collect(std::chrono::milliseconds wait) {
     std::span<const float> logits;
     if (!exec_.next_result(wait, logits)) return;
-    std::vector<Sequence *> &entries = steps_[first_step_];
+    std::vector<StepEntry> &entries = steps_[first_step_];
     first_step_ = (first_step_ + 1) % steps_.size();
-    for (Sequence *sp : entries) {
-        Sequence &s = *sp;
-        s.in_flight = false;
+    for (const StepEntry &e : entries) {
+        Sequence &s = *e.seq;
+        --s.in_flight;
         if (s.finished) continue; // cancelled while its step was in flight
-        if (s.chunk == 0) {
+        if (e.chunk == 0) {
             ++s.n_fed;
         } else {
-            s.n_fed += s.chunk;
+            s.n_fed += e.chunk;
             if (s.n_fed == s.n_prompt) s.state = Sequence::State::decoding;
         }
-        if (s.out_row >= 0) {
-            const float *row = logits.data() + static_cast<size_t>(s.out_row) * static_cast<size_t>(n_vocab_);
+        if (e.out_row >= 0) {
+            const float *row = logits.data() + static_cast<size_t>(e.out_row) * static_cast<size_t>(n_vocab_);
             on_token(s, s.sampler->sample(row), row);
         }
     }

@@ -3,8 +3,8 @@
 // tokens of sequences still prefilling, hands it to the StepExecutor, and
 // samples for every sequence whose logits came back. On a pipeline the
 // executor takes up to depth() steps at once: the decoding sequences are
-// spread over that many micro-batches, and a sequence is in at most one
-// step in flight. Requests beyond the KV slots (n_seq_max) wait in FIFO
+// spread over that many micro-batches (each in at most one step in flight),
+// and the chunks of a long prompt may be in several. Requests beyond the KV slots (n_seq_max) wait in FIFO
 // order. Events go out through the EventOutlet as they are produced.
 #pragma once
 
@@ -71,8 +71,14 @@ private:
     std::vector<std::unique_ptr<Sequence>> active_;   // admission order
     std::vector<uint32_t> free_slots_;
     std::vector<Command> commands_;
-    // The sequences of each step in flight, oldest first (a ring of depth() entries).
-    std::vector<std::vector<Sequence *>> steps_;
+    // What each step in flight carries per sequence, oldest step first (a
+    // ring of depth() entries).
+    struct StepEntry {
+        Sequence *seq;
+        int32_t chunk;   // prompt tokens (0: one decode token)
+        int32_t out_row; // logits row, -1: none
+    };
+    std::vector<std::vector<StepEntry>> steps_;
     size_t first_step_ = 0;
 
     // The batch, sized once for n_batch_max tokens.

@@ -31,14 +31,13 @@ struct Sequence {
     std::vector<int32_t> prompt;
     int32_t n_prompt = 0;
     int32_t max_tokens = -1; // < 0: until a stop or the context is full
-    int32_t n_fed = 0;       // positions in the KV slot
+    int32_t n_fed = 0;       // positions in the KV slot (their step came back)
+    int32_t n_sent = 0;      // positions in steps so far (>= n_fed; more while prompt chunks are in flight)
     int32_t n_generated = 0;
     int32_t next_token = -1; // sampled, fed by the next step
     uint32_t slot = 0;       // KV sequence id while prefilling/decoding
-    int32_t chunk = 0;       // prompt tokens in the current step's batch
-    int32_t out_row = -1;    // logits row of the current step, -1: none
     bool finished = false;
-    bool in_flight = false;  // in a step whose logits have not come back (a pipeline has several)
+    int32_t in_flight = 0;   // steps with this sequence whose logits have not come back (a pipeline has several)
     std::unique_ptr<model::Sampler> sampler;
     model::StreamDecoder decoder;
     model::StopMatcher stop;
