@@ -177,10 +177,18 @@ for (const victimRank of [1, 2, 0]) {
         // Two clients on rank 0's node, two on another live node (served through rank 0's TCP socket).
         const other = ds.find((d) => d !== inst.rank0 && d !== victim);
         const streams = [inst.rank0, inst.rank0, other, other].map((d) => stream(d, QWEN, 1900));
+        // And one non-streaming request (through the node that is not killed when rank 0's is).
+        const whole = (victimRank === 0 ? other : inst.rank0)
+          .post('/v1/completions', { model: QWEN, prompt: 'Once upon a time', max_tokens: 1900, temperature: 0 }, { timeoutMs: 30000 })
+          .then((r) => ({ status: r.status, text: r.text, endedAt: Date.now() }));
         await Promise.all(streams.map((s) => s.started));
         const killedAt = Date.now();
         await victim.kill9();
         const ends = await Promise.all(streams.map((s) => s.done));
+        const w = await whole;
+        assert.equal(w.status, 500, w.text);
+        assert.match(w.text, /retried/);
+        assert.ok(w.endedAt - killedAt < 6000, `the non-streaming request ended ${w.endedAt - killedAt} ms after the kill`);
         for (const e of ends) {
           assert.ok(e.error, 'the stream must not complete normally');
           assert.ok(e.endedAt - killedAt < 6000, `ended ${e.endedAt - killedAt} ms after the kill (${e.error})`);
