@@ -157,15 +157,21 @@ int main(int argc, char **argv) {
         }
         const auto t1 = clk::now();
         double per_stream = 0;
-        int total = 0;
+        int total = 0, timed = 0, failed = 0;
         for (auto &[id, s] : streams) {
             total += s.tokens;
-            per_stream += (s.tokens - 1) / std::chrono::duration<double>(s.done - s.first).count();
+            failed += s.tokens == 0;
+            // a stream that failed, or whose deltas all arrived at once, has no decode rate
+            const double secs = std::chrono::duration<double>(s.done - s.first).count();
+            if (s.tokens < 2 || s.first == clk::time_point{} || secs <= 0) continue;
+            per_stream += (s.tokens - 1) / secs;
+            ++timed;
         }
         const double aggregate = total / std::chrono::duration<double>(t1 - t0).count();
         if (first_aggregate == 0) first_aggregate = aggregate;
-        std::printf("runner %2d stream(s): per-stream decode %.1f tok/s, aggregate %.1f tok/s (%.2fx the first level)\n",
-                    level, per_stream / level, aggregate, aggregate / first_aggregate);
+        std::printf("runner %2d stream(s): per-stream decode %.1f tok/s, aggregate %.1f tok/s (%.2fx the first level)%s\n",
+                    level, timed ? per_stream / timed : 0.0, aggregate, aggregate / first_aggregate,
+                    failed ? (" [" + std::to_string(failed) + " failed]").c_str() : "");
     }
     kill(pid, SIGTERM);
     waitpid(pid, nullptr, 0);
