@@ -18,7 +18,7 @@ using clock_type = std::chrono::steady_clock;
 class InferenceRoutes {
 public:
     InferenceRoutes(const plugin::Registry &plugins, cluster::Node &node, worker::Worker &worker, InferenceOptions o)
-        : plugins_(plugins), node_(node), worker_(worker), options_(o) {}
+        : plugins_(plugins), node_(node), worker_(worker), options_(o), keys_(cluster::curve_keys_for(o.cluster_secret)) {}
 
     void register_all(HttpServer &server);
 
@@ -41,6 +41,7 @@ private:
     cluster::Node &node_;
     worker::Worker &worker_;
     InferenceOptions options_;
+    std::optional<cluster::CurveKeys> keys_;
     zmq::context_t zmq_{1};
     RequestTable requests_;
     Metrics metrics_;
@@ -201,7 +202,7 @@ int InferenceRoutes::serve(const plugin::LoadedPlugin &adapter, const HttpReques
         return status;
     };
 
-    RunnerConnection conn(zmq_, runner.endpoint);
+    RunnerConnection conn(zmq_, runner.endpoint, keys_);
     if (!conn.send(generate_message(command_id, canonical.text)))
         return finish_with_error(error_event("the runner of model " + model + " is not accepting requests; the request may be retried",
                                              503, true), 503);

@@ -29,6 +29,8 @@ struct InferenceOptions {
     std::chrono::milliseconds keepalive_interval{10000};
     // Silence from a live runner after which the request fails.
     std::chrono::milliseconds runner_silence_limit{30000};
+    // The cluster secret: runner connections then speak CURVE.
+    std::string cluster_secret;
 };
 
 // Registers the routes. The returned object owns the shared serving state

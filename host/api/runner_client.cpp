@@ -59,9 +59,12 @@ bool read_event_head(std::string_view frame, RunnerEventHead &head) {
     return ok && !head.type.empty();
 }
 
-RunnerConnection::RunnerConnection(zmq::context_t &ctx, const std::string &endpoint) : socket_(ctx, zmq::socket_type::dealer) {
+RunnerConnection::RunnerConnection(zmq::context_t &ctx, const std::string &endpoint,
+                                   const std::optional<cluster::CurveKeys> &keys)
+    : socket_(ctx, zmq::socket_type::dealer) {
     socket_.set(zmq::sockopt::linger, 0);
     socket_.set(zmq::sockopt::sndtimeo, 1000);
+    cluster::secure_client(socket_, keys);
     socket_.connect(endpoint);
 }
 

@@ -6,6 +6,8 @@
 // other threads are flags the owning thread polls (RequestTable).
 #pragma once
 
+#include "cluster/curve.hpp"
+
 #include <zmq.hpp>
 
 #include <atomic>
@@ -36,7 +38,9 @@ bool read_event_head(std::string_view frame, RunnerEventHead &head);
 // One request's connection to a runner.
 class RunnerConnection {
 public:
-    RunnerConnection(zmq::context_t &ctx, const std::string &endpoint);
+    // keys: CURVE when the cluster has a secret (runners then accept nothing else).
+    RunnerConnection(zmq::context_t &ctx, const std::string &endpoint,
+                     const std::optional<cluster::CurveKeys> &keys = std::nullopt);
     // One frame; false when ZeroMQ refuses (never blocks longer than 1 s).
     bool send(std::string_view frame);
     // Waits up to `timeout` for one frame; false on timeout.

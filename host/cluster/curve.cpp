@@ -21,4 +21,22 @@ CurveKeys derive_curve_keys(const std::string &secret) {
     return CurveKeys{pub, sec};
 }
 
+std::optional<CurveKeys> curve_keys_for(const std::string &secret) {
+    if (secret.empty()) return std::nullopt;
+    return derive_curve_keys(secret);
+}
+
+void secure_server(zmq::socket_t &s, const std::optional<CurveKeys> &keys) {
+    if (!keys) return;
+    s.set(zmq::sockopt::curve_server, 1);
+    s.set(zmq::sockopt::curve_secretkey, keys->secret_z85);
+}
+
+void secure_client(zmq::socket_t &s, const std::optional<CurveKeys> &keys) {
+    if (!keys) return;
+    s.set(zmq::sockopt::curve_serverkey, keys->public_z85);
+    s.set(zmq::sockopt::curve_publickey, keys->public_z85);
+    s.set(zmq::sockopt::curve_secretkey, keys->secret_z85);
+}
+
 } // namespace skulk::cluster

@@ -4,7 +4,10 @@
 // server key), so it can neither join nor read.
 #pragma once
 
+#include <optional>
 #include <string>
+
+#include <zmq.hpp>
 
 namespace skulk::cluster {
 
@@ -16,5 +19,13 @@ struct CurveKeys {
 // BLAKE2b (libsodium) of the secret is the CURVE secret key. Throws
 // std::runtime_error when libzmq lacks CURVE.
 CurveKeys derive_curve_keys(const std::string &secret);
+
+// The keys for `secret`, or nothing when it is empty (no encryption).
+std::optional<CurveKeys> curve_keys_for(const std::string &secret);
+
+// A socket that binds (server) or connects (client) with these keys; no-ops
+// without keys. Set before bind/connect.
+void secure_server(zmq::socket_t &s, const std::optional<CurveKeys> &keys);
+void secure_client(zmq::socket_t &s, const std::optional<CurveKeys> &keys);
 
 } // namespace skulk::cluster

@@ -105,17 +105,8 @@ struct Node::Impl {
     std::optional<telemetry::Reading> telemetry_out;       // ours, waiting to be published
 
     // ---- sockets -------------------------------------------------------
-    void secure_server(zmq::socket_t &s) {
-        if (!curve) return;
-        s.set(zmq::sockopt::curve_server, 1);
-        s.set(zmq::sockopt::curve_secretkey, curve->secret_z85);
-    }
-    void secure_client(zmq::socket_t &s) {
-        if (!curve) return;
-        s.set(zmq::sockopt::curve_serverkey, curve->public_z85);
-        s.set(zmq::sockopt::curve_publickey, curve->public_z85);
-        s.set(zmq::sockopt::curve_secretkey, curve->secret_z85);
-    }
+    void secure_server(zmq::socket_t &s) { cluster::secure_server(s, curve); }
+    void secure_client(zmq::socket_t &s) { cluster::secure_client(s, curve); }
 
     void bind() {
         for (int attempt = 0;; ++attempt) {

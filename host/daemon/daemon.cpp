@@ -71,7 +71,11 @@ struct Daemon::Impl {
         if (cluster && cards) api::register_placement_routes(server, *cluster, *cards);
         if (cluster) api::register_cluster_routes(server, *cluster);
         if (cards) api::register_model_routes(server, *cards, cluster.get());
-        if (cluster && worker) inference = api::register_inference_routes(server, *plugins, *cluster, *worker);
+        if (cluster && worker) {
+            api::InferenceOptions io;
+            io.cluster_secret = options.cluster_secret;
+            inference = api::register_inference_routes(server, *plugins, *cluster, *worker, io);
+        }
     }
 };
 
@@ -126,6 +130,7 @@ int Daemon::run() {
         wo.node_id = d.node_id;
         wo.data_dir = d.options.data_dir;
         wo.plugin_dirs = d.plugins->dirs();
+        wo.cluster_secret = d.options.cluster_secret;
         d.worker = std::make_unique<worker::Worker>(wo, *d.cluster, *d.cards, *d.plugins);
         d.worker->attach(); // the listener goes in before the node starts
         cards::attach_cluster_sync(*d.cluster, *d.cards); // custom cards follow the replicated State

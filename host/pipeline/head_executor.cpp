@@ -6,8 +6,10 @@
 
 namespace skulk::pipeline {
 
-zmq::socket_t HeadExecutor::bind_hub(zmq::context_t &ctx, const std::string &listen, std::string &endpoint) {
+zmq::socket_t HeadExecutor::bind_hub(zmq::context_t &ctx, const std::string &listen, std::string &endpoint,
+                                     const std::optional<cluster::CurveKeys> &keys) {
     zmq::socket_t hub(ctx, zmq::socket_type::router);
+    cluster::secure_server(hub, keys);
     hub.set(zmq::sockopt::router_mandatory, 1);
     hub.set(zmq::sockopt::sndtimeo, 2000); // a rank that stopped reading counts as gone
     set_heartbeats(hub);

@@ -11,6 +11,7 @@
 // caches of the ranks no longer agree, so the instance cannot go on.
 #pragma once
 
+#include "cluster/curve.hpp"
 #include "engine/step_executor.hpp"
 #include "pipeline/frame.hpp"
 #include "pipeline/peer_watch.hpp"
@@ -26,8 +27,10 @@ class HeadExecutor final : public engine::StepExecutor {
 public:
     // Binds a hub at `listen` (e.g. "tcp://10.0.0.5:*") before the model
     // loads, so the other ranks can start loading at once; `endpoint` gets
-    // the bound address they connect to. Throws naming `listen`.
-    static zmq::socket_t bind_hub(zmq::context_t &ctx, const std::string &listen, std::string &endpoint);
+    // the bound address they connect to. With keys (a cluster secret) the
+    // hub speaks CURVE only. Throws naming `listen`.
+    static zmq::socket_t bind_hub(zmq::context_t &ctx, const std::string &listen, std::string &endpoint,
+                                  const std::optional<cluster::CurveKeys> &keys);
 
     // `local`: this process's range (SKULK_RANGE_EMBED, not HEAD).
     HeadExecutor(zmq::context_t &ctx, zmq::socket_t hub, engine::ComputeSession &local, uint32_t world_size,

@@ -12,7 +12,7 @@ constexpr std::chrono::seconds kConnectTimeout{30};
 } // namespace
 
 Stage::Stage(zmq::context_t &ctx, engine::ComputeSession &session, uint32_t rank, uint32_t world_size,
-             const std::string &hub_endpoint)
+             const std::string &hub_endpoint, const std::optional<cluster::CurveKeys> &keys)
     : session_(session), rank_(rank), world_size_(world_size), dealer_(ctx, zmq::socket_type::dealer), hub_(hub_endpoint) {
     const bool head = session.range_flags() & SKULK_RANGE_HEAD;
     // The last rank returns at most one logits row per sequence; a middle rank every row's hidden state.
@@ -21,6 +21,7 @@ Stage::Stage(zmq::context_t &ctx, engine::ComputeSession &session, uint32_t rank
     const std::string id = "rank-" + std::to_string(rank);
     dealer_.set(zmq::sockopt::routing_id, id);
     set_heartbeats(dealer_);
+    cluster::secure_client(dealer_, keys);
     watch_ = std::make_unique<PeerWatch>(ctx, dealer_);
     dealer_.connect(hub_endpoint);
 }

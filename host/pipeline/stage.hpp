@@ -5,6 +5,7 @@
 // no request state: rank 0's scheduler owns tokenizer, sampler and requests.
 #pragma once
 
+#include "cluster/curve.hpp"
 #include "engine/compute_session.hpp"
 #include "pipeline/frame.hpp"
 #include "pipeline/peer_watch.hpp"
@@ -18,8 +19,9 @@ namespace skulk::pipeline {
 
 class Stage {
 public:
+    // keys: CURVE (a cluster secret), as rank 0's hub expects.
     Stage(zmq::context_t &ctx, engine::ComputeSession &session, uint32_t rank, uint32_t world_size,
-          const std::string &hub_endpoint);
+          const std::string &hub_endpoint, const std::optional<cluster::CurveKeys> &keys);
     // Sends hello (once loaded and warmed up).
     void join();
     // Serves steps until `stop` turns true (returns "") or the pipeline

@@ -29,7 +29,8 @@ void EventOutlet::send(const std::string &client, std::string_view event) {
     pair_.send(zmq::buffer(event.data(), event.size()), zmq::send_flags::none);
 }
 
-IpcServer::IpcServer(zmq::context_t &ctx, const std::string &endpoint, RequestQueue &inbox)
+IpcServer::IpcServer(zmq::context_t &ctx, const std::string &endpoint, RequestQueue &inbox,
+                     const std::optional<cluster::CurveKeys> &keys)
     : ctx_(ctx), endpoint_(endpoint), inproc_(next_inproc_name()), inbox_(inbox),
       router_(ctx, zmq::socket_type::router), pair_(ctx, zmq::socket_type::pair),
       outlet_((pair_.bind(inproc_), ctx), inproc_) {
@@ -37,6 +38,7 @@ IpcServer::IpcServer(zmq::context_t &ctx, const std::string &endpoint, RequestQu
     router_.set(zmq::sockopt::sndhwm, 0);
     router_.set(zmq::sockopt::rcvhwm, 0);
     router_.set(zmq::sockopt::linger, 500);
+    cluster::secure_server(router_, keys);
     pair_.set(zmq::sockopt::rcvhwm, 0);
     if (endpoint.rfind("ipc://", 0) == 0) {
         const std::filesystem::path sock = endpoint.substr(6);

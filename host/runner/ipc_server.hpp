@@ -6,6 +6,7 @@
 // is gone (ROUTER_MANDATORY: EHOSTUNREACH) cancels that client's requests.
 #pragma once
 
+#include "cluster/curve.hpp"
 #include "runner/request_queue.hpp"
 
 #include <zmq.hpp>
@@ -29,8 +30,10 @@ private:
 
 class IpcServer {
 public:
-    // Binds at once; throws std::runtime_error naming the endpoint.
-    IpcServer(zmq::context_t &ctx, const std::string &endpoint, RequestQueue &inbox);
+    // Binds at once; throws std::runtime_error naming the endpoint. With keys
+    // (a cluster secret) every client must speak CURVE, local ones too.
+    IpcServer(zmq::context_t &ctx, const std::string &endpoint, RequestQueue &inbox,
+              const std::optional<cluster::CurveKeys> &keys = std::nullopt);
     ~IpcServer();
     // Also serves clients on other nodes at `listen` (tcp://HOST:*); returns
     // the bound address. Before start().

@@ -29,6 +29,7 @@
 #include <zmq.hpp>
 
 #include <cerrno>
+#include <cstdlib>
 #include <csignal>
 #include <fstream>
 #include <iostream>
@@ -176,7 +177,7 @@ Range range_of(const RunnerOptions &o, uint32_t n_layer) {
 // Ranks 1..W-1: run our layers for rank 0 until stopped or the pipeline breaks.
 int serve_stage(const RunnerOptions &o, StatusReporter &status, const std::shared_ptr<const model::GgufFile> &file,
                 std::shared_ptr<const plugin::LoadedPlugin> plugin, engine::SessionOptions so, const Range &range,
-                uint32_t n_layer, int sig_fd) {
+                uint32_t n_layer, int sig_fd, const std::optional<cluster::CurveKeys> &keys) {
     auto log = log::get("runner");
     zmq::context_t ctx(1);
     status.loading(0, range.last - range.first + 1);
@@ -185,7 +186,7 @@ int serve_stage(const RunnerOptions &o, StatusReporter &status, const std::share
     status.loading(range.last - range.first + 1, range.last - range.first + 1);
     status.warming_up();
     warm_up(session, 0);
-    pipeline::Stage stage(ctx, session, o.rank, o.world_size, o.pipeline_hub);
+    pipeline::Stage stage(ctx, session, o.rank, o.world_size, o.pipeline_hub, keys);
     stage.join();
     FatalSignal fatal;
     std::atomic<bool> stop{false};
@@ -232,18 +233,21 @@ int serve(const RunnerOptions &o, StatusReporter &status) {
         status.refused(why);
         return kExitRefused;
     }
-    if (o.rank > 0) return serve_stage(o, status, file, plugin, so, range, hp.n_layer, sig_fd);
+    // A cluster secret (from the worker) encrypts every socket of this runner.
+    const char *secret = std::getenv("SKULK_CLUSTER_SECRET");
+    const auto keys = cluster::curve_keys_for(secret ? secret : "");
+    if (o.rank > 0) return serve_stage(o, status, file, plugin, so, range, hp.n_layer, sig_fd, keys);
 
     zmq::context_t ctx(1);
     // The hub is bound before loading so that the other ranks start loading now.
     std::string hub_endpoint;
     zmq::socket_t hub;
     if (o.world_size > 1) {
-        hub = pipeline::HeadExecutor::bind_hub(ctx, o.pipeline_listen, hub_endpoint);
+        hub = pipeline::HeadExecutor::bind_hub(ctx, o.pipeline_listen, hub_endpoint, keys);
         status.pipeline_endpoint(hub_endpoint);
     }
     RequestQueue inbox;
-    IpcServer server(ctx, o.endpoint, inbox); // bound now: pings answer ready:false while loading
+    IpcServer server(ctx, o.endpoint, inbox, keys); // bound now: pings answer ready:false while loading
     if (!o.request_listen.empty()) status.request_endpoint(server.bind_tcp(o.request_listen));
     server.start();
 

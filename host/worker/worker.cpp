@@ -208,6 +208,7 @@ struct Worker::Impl {
             a.insert(a.end(), {shard.rank == 0 ? "--pipeline-listen" : "--pipeline-hub", pipeline_address});
         // Rank 0 also serves the APIs of other nodes, so a client may use any node.
         if (shard.rank == 0) a.insert(a.end(), {"--request-listen", "tcp://*:*"});
+        if (!options.cluster_secret.empty()) s.env.push_back("SKULK_CLUSTER_SECRET=" + options.cluster_secret);
         return s;
     }
 

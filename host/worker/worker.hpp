@@ -32,6 +32,7 @@ struct WorkerOptions {
     std::vector<std::filesystem::path> plugin_dirs; // passed to every runner as --plugin-dir
     std::filesystem::path runner_executable;        // empty: runner_executable_default()
     int runner_threads = 0;                         // 0: the runner decides
+    std::string cluster_secret;                     // given to runners (SKULK_CLUSTER_SECRET): their sockets speak CURVE
     std::chrono::milliseconds restart_delay{200};
 };
 

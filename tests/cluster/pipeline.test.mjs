@@ -239,3 +239,17 @@ test('a runner that cannot fit its shard refuses, and the model is re-placed one
     await stopAll(ds);
   }
 });
+
+test('with a cluster secret the pipeline and the remote request sockets speak CURVE and still serve', { skip, timeout: 120000 }, async () => {
+  const secret = { SKULK_CLUSTER_SECRET: 'pipeline-test-secret' };
+  const ds = await startNodes(2, [secret, secret]);
+  try {
+    const inst = await place(ds, STORIES, 2);
+    const here = await complete(inst.rank0, STORIES, 'Once upon a time', 24);
+    assert.ok(here.length > 0);
+    const elsewhere = ds.find((d) => d !== inst.rank0);
+    assert.equal(await complete(elsewhere, STORIES, 'Once upon a time', 24), here);
+  } finally {
+    await stopAll(ds);
+  }
+});
