@@ -1,4 +1,5 @@
 // Frames go through a real DEALER -> ROUTER pair (inproc), as between ranks.
+#include "cluster/curve.hpp"
 #include "pipeline/frame.hpp"
 
 #include <gtest/gtest.h>
@@ -131,4 +132,33 @@ TEST(PipelineFrame, BrokenMessagesAreRefused) {
     unknown.kind = 99;
     p.raw({header_bytes(unknown)});
     EXPECT_THROW(p.at_hub(route), FrameError);
+}
+
+// With a cluster secret the hub speaks CURVE only: a rank without the keys
+// is never heard, one with them is.
+TEST(PipelineFrame, AHubWithKeysHearsOnlyRanksWithKeys) {
+    const auto keys = skulk::cluster::curve_keys_for("frame-test-secret");
+    ASSERT_TRUE(keys.has_value());
+    zmq::context_t ctx(1);
+    zmq::socket_t hub(ctx, zmq::socket_type::router);
+    skulk::cluster::secure_server(hub, keys);
+    hub.bind("tcp://127.0.0.1:*");
+    const std::string ep = hub.get(zmq::sockopt::last_endpoint);
+
+    zmq::socket_t stranger(ctx, zmq::socket_type::dealer);
+    stranger.set(zmq::sockopt::linger, 0);
+    stranger.connect(ep);
+    ASSERT_TRUE(send_hello(stranger, 1, Hello{}));
+    std::string route;
+    Message m;
+    EXPECT_FALSE(receive(hub, true, route, m, 500ms)) << "a plaintext rank got through";
+
+    zmq::socket_t member(ctx, zmq::socket_type::dealer);
+    member.set(zmq::sockopt::linger, 0);
+    skulk::cluster::secure_client(member, keys);
+    member.connect(ep);
+    ASSERT_TRUE(send_hello(member, 2, Hello{}));
+    ASSERT_TRUE(receive(hub, true, route, m, 5000ms));
+    validate(m);
+    EXPECT_EQ(m.header.rank, 2u);
 }
