@@ -231,6 +231,12 @@ void LlamaModel::forward(const skulk_batch &b, float *out, size_t out_cap) {
     const int n = static_cast<int>(b.n_tokens);
     const int E = h_.n_embd;
     n_tok_ = n;
+    // However forward() ends, the workers sleep at once instead of spinning
+    // for a next op that will not come soon (pipeline ranks share cores).
+    struct Park {
+        ThreadPool &p;
+        ~Park() { p.park(); }
+    } park{pool_};
 
     pool_.run([&](int i, int nth) {
         const Range r = split_range(n, i, nth);

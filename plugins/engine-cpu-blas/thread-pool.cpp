@@ -12,26 +12,27 @@
 namespace skulk::cpu {
 
 namespace {
-// About 50-100 us of polling: long enough to bridge the gap between two
-// operations of a forward pass, short enough not to starve other processes
-// on a shared machine.
-constexpr int kSpinIterations = 20000;
-
+// `parked` (may be null) cuts the spin short: checked every iteration, it
+// costs one load of a line that is written once per forward pass.
 template <class T, class Pred>
-void spin_then_wait(std::atomic<T> &a, Pred done) {
-    for (int i = 0; i < kSpinIterations; ++i) {
+void spin_then_wait(std::atomic<T> &a, Pred done, int spin, const std::atomic<bool> *parked = nullptr,
+                    std::atomic<int> *sleeping = nullptr) {
+    for (int i = 0; i < spin; ++i) {
         if (done(a.load(std::memory_order_acquire))) return;
+        if (parked && parked->load(std::memory_order_relaxed)) break;
         SKULK_CPU_RELAX();
     }
     for (;;) {
         T v = a.load(std::memory_order_acquire);
         if (done(v)) return;
+        if (sleeping) sleeping->fetch_add(1, std::memory_order_relaxed);
         a.wait(v, std::memory_order_acquire);
+        if (sleeping) sleeping->fetch_sub(1, std::memory_order_relaxed);
     }
 }
 } // namespace
 
-ThreadPool::ThreadPool(unsigned n_threads) {
+ThreadPool::ThreadPool(unsigned n_threads, int spin_iterations) : spin_(spin_iterations) {
     if (n_threads == 0) n_threads = std::max(1u, std::thread::hardware_concurrency());
     n_ = static_cast<int>(n_threads);
     claimed_ = std::make_unique<std::atomic<uint8_t>[]>(n_);
@@ -58,6 +59,9 @@ void ThreadPool::dispatch(job_fn fn, void *ctx) {
     // Release: a worker that claims a share (even one that woke for the
     // previous job) sees this job's function and the reset counter.
     for (int i = 1; i < n_; ++i) claimed_[i].store(0, std::memory_order_release);
+    // Before the generation bump: a worker that wakes for this job spins
+    // again afterwards, waiting for the next op of the same forward pass.
+    parked_.store(false, std::memory_order_relaxed);
     generation_.fetch_add(1, std::memory_order_acq_rel);
     generation_.notify_all();
     fn(ctx, 0, n_);
@@ -68,13 +72,13 @@ void ThreadPool::dispatch(job_fn fn, void *ctx) {
         }
     }
     const int all = n_ - 1;
-    spin_then_wait(finished_, [all](int v) { return v == all; });
+    spin_then_wait(finished_, [all](int v) { return v == all; }, spin_);
 }
 
 void ThreadPool::worker(int index) {
     uint64_t seen = 0;
     for (;;) {
-        spin_then_wait(generation_, [seen](uint64_t g) { return g != seen; });
+        spin_then_wait(generation_, [seen](uint64_t g) { return g != seen; }, spin_, &parked_, &sleeping_);
         seen = generation_.load(std::memory_order_acquire);
         if (stop_.load(std::memory_order_acquire)) return;
         if (claimed_[index].exchange(1, std::memory_order_acq_rel) != 0) continue; // the caller took it

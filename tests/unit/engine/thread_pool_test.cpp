@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -41,6 +42,42 @@ TEST(ThreadPool, SmallJobsRunInlineOnTheCaller) {
         ++calls;
     }, 10);
     EXPECT_EQ(calls, 1);
+}
+
+// Runs one job whose shares wait for each other, so the worker runs its own
+// share (the caller cannot take it over) and is awake when run() returns.
+void run_on_every_thread(ThreadPool &pool) {
+    std::atomic<int> hits{0};
+    pool.run([&](int, int nth) {
+        hits.fetch_add(1);
+        while (hits.load() < nth) std::this_thread::yield();
+    });
+    EXPECT_EQ(hits.load(), pool.size());
+}
+
+// Polls until the pool's workers all sleep in the kernel or `wait` passes.
+bool workers_sleep_within(ThreadPool &pool, std::chrono::milliseconds wait) {
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    while (pool.sleeping_workers() != pool.size() - 1) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::yield();
+    }
+    return true;
+}
+
+// A parked pool's workers sleep at once instead of spinning for the next op
+// (pipeline ranks share a machine's cores), the next run() clears it (the
+// spin between the ops of one forward pass stays), and every share still
+// runs. The spin is made practically endless so that the difference does not
+// depend on timing: without park() the worker must still be spinning.
+TEST(ThreadPool, ParkedWorkersSleepWithoutSpinning) {
+    ThreadPool pool(2, 2'000'000'000);
+    for (int round = 0; round < 3; ++round) {
+        run_on_every_thread(pool);
+        EXPECT_FALSE(workers_sleep_within(pool, std::chrono::milliseconds(100))) << "round " << round;
+        pool.park();
+        EXPECT_TRUE(workers_sleep_within(pool, std::chrono::seconds(10))) << "round " << round;
+    }
 }
 
 TEST(ThreadPool, SplitRangeCoversInAlignedPieces) {
