@@ -164,11 +164,11 @@ void LlamaModel::matmuls(int n_tokens, int64_t cols, std::initializer_list<MatJo
     // chunks to the others instead of holding up the barrier. Chunks stay big
     // (>= kPanelsPerChunk panels, <= kChunksPerThread per thread and matrix)
     // so each claim (one atomic on a shared line) is rare.
-    constexpr int64_t kPanelsPerChunk = 8, kChunksPerThread = 8;
+    constexpr int64_t kPanelsPerChunk = 8, kChunksPerThread = 2;
     const void *qx[4];
     int chunks[4], first[5];
     int j = 0, total = 0;
-    int64_t work = 0, bytes = 0;
+    int64_t work = 0;
     for (const MatJob &m : jobs) {
         qx[j] = quantized(*m.w, cols);
         const int64_t align = static_cast<int64_t>(row_align(*m.w));
@@ -177,10 +177,8 @@ void LlamaModel::matmuls(int n_tokens, int64_t cols, std::initializer_list<MatJo
         first[j] = total;
         total += chunks[j];
         work += rows(*m.w) * cols * n_tokens;
-        bytes += static_cast<int64_t>(rows(*m.w) * m.w->row_bytes);
         ++j;
     }
-    if (bytes * n_tokens < kMinParallelBytes) work = 0; // one thread: see kMinParallelBytes
     first[j] = total;
     next_chunk_.store(0, std::memory_order_relaxed); // published by the pool's dispatch
     pool_.run([&](int, int) {
@@ -335,7 +333,7 @@ void LlamaModel::layer(int li, const skulk_batch &b) {
                        &attn_ms_[item * n_rep * 2], scratch);
             }
         }
-    }, attn_work_ < kMinParallelAttention ? 0 : attn_work_);
+    }, attn_work_);
     // 5. merge split attention, output projection
     pool_.run([&](int i, int nth) {
         const Range r = split_range(n, i, nth);
@@ -374,7 +372,7 @@ void LlamaModel::layer(int li, const skulk_batch &b) {
 int LlamaModel::attention_split(const skulk_batch &b) const {
     const int nth = pool_.size();
     const int64_t items = static_cast<int64_t>(b.n_tokens) * h_.n_head_kv;
-    if (nth == 1 || attn_work_ < kMinParallelAttention || items >= 4 * nth) return 1;
+    if (nth == 1 || attn_work_ < ThreadPool::kMinParallelWork || items >= 4 * nth) return 1;
     int max_keys = 0;
     for (uint32_t t = 0; t < b.n_tokens; ++t) max_keys = std::max(max_keys, b.pos[t] + 1);
     constexpr int kMinChunk = 64; // keys

@@ -61,19 +61,6 @@ private:
         int64_t ldy;
     };
 
-    // A pool run costs a hand-over to the workers and a barrier, and a
-    // barrier waits for the slowest thread: on a shared machine (other
-    // processes, or the other ranks of a pipeline) a descheduled thread holds
-    // it for a scheduler slice. One thread already streams weights at the
-    // machine's bandwidth (2 MiB pages), so a decode matmul over fewer than
-    // kMinParallelBytes of weights (x tokens), ~85 us of streaming, runs on
-    // the calling thread alone: every per-layer matrix of SmolLM2-135M, the
-    // q/k/v and output projections of Qwen2.5-0.5B. Attention likewise below
-    // kMinParallelAttention multiply-adds (~85 us on one thread; SmolLM2 at
-    // ~1800 tokens of context). Measured: docs/performance.md.
-    static constexpr int64_t kMinParallelBytes = 5 * 512 * 1024;
-    static constexpr int64_t kMinParallelAttention = 2 * 1024 * 1024;
-
     void validate(const skulk_batch &b, size_t out_cap) const;
     QuantSlot &slot(uint32_t type, int64_t cols);
     // Within a pool job: quantize rows [t0, t1) of x for the given matrices.
