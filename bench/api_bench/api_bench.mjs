@@ -92,6 +92,13 @@ function oneStream(base, maxTokens) {
       stream_options: { include_usage: true } });
     const req = http.request(`${base}/v1/completions`, { method: 'POST', agent: false,
       headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      if (res.statusCode !== 200) {
+        // e.g. a --tokens past the card's context: say so instead of timing 0 tokens.
+        let text = '';
+        res.on('data', (c) => (text += c));
+        res.on('end', () => reject(new Error(`HTTP ${res.statusCode}: ${text}`)));
+        return;
+      }
       res.setEncoding('utf8');
       // first: when the first text arrived; inFirst: text chunks in that same
       // read (reads coalesce chunks, so the decode rate skips all of them).
