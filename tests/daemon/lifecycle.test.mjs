@@ -161,7 +161,9 @@ test('an API port already in use fails the start with exit 1 and names the port'
   const first = await startDaemon({ args: noPlugins() });
   const dataDir = mkdtempSync(join(tmpdir(), 'skulk-second-'));
   try {
-    const r = await runSkulk(['--data-dir', dataDir, '--api-port', String(first.apiPort), ...noPlugins()]);
+    // A free cluster port: only the API port may clash (the default 52416 can be
+    // taken by any process on the machine, e.g. a runner's ephemeral socket).
+    const r = await runSkulk(['--data-dir', dataDir, '--api-port', String(first.apiPort), '--cluster-port', '0', ...noPlugins()]);
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, new RegExp(`cannot serve HTTP on [^ ]*:${first.apiPort}`));
     assert.equal(existsSync(join(dataDir, 'runtime.json')), false);
