@@ -16,6 +16,12 @@ std::string label(std::string_view v) {
     return out;
 }
 
+// One unlabelled sample with its HELP and TYPE lines (gauges may be signed).
+template <class T>
+void scalar(std::string &out, std::string_view name, std::string_view type, std::string_view help, T value) {
+    out += fmt::format("# HELP {0} {1}\n# TYPE {0} {2}\n{0} {3}\n", name, help, type, value);
+}
+
 } // namespace
 
 Histogram::Histogram(std::vector<double> bounds)
@@ -64,27 +70,15 @@ std::string Metrics::render(const MetricsSnapshot &snap) const {
     }
     ttft_.render(out, "skulk_time_to_first_token_seconds", "Time from a request's arrival to its first output text.");
     inter_token_.render(out, "skulk_inter_token_seconds", "Time between two output deltas of one stream.");
-    out += fmt::format("# HELP skulk_prompt_tokens_total Prompt tokens of finished requests.\n"
-                       "# TYPE skulk_prompt_tokens_total counter\nskulk_prompt_tokens_total {}\n",
-                       prompt_tokens_.load());
-    out += fmt::format("# HELP skulk_generated_tokens_total Tokens generated for finished requests.\n"
-                       "# TYPE skulk_generated_tokens_total counter\nskulk_generated_tokens_total {}\n",
-                       completion_tokens_.load());
-    out += fmt::format("# HELP skulk_queue_depth Requests sent to a runner that have not started yet.\n"
-                       "# TYPE skulk_queue_depth gauge\nskulk_queue_depth {}\n",
-                       queued.load());
-    out += fmt::format("# HELP skulk_running_requests Requests producing output now.\n"
-                       "# TYPE skulk_running_requests gauge\nskulk_running_requests {}\n",
-                       running.load());
+    scalar(out, "skulk_prompt_tokens_total", "counter", "Prompt tokens of finished requests.", prompt_tokens_.load());
+    scalar(out, "skulk_generated_tokens_total", "counter", "Tokens generated for finished requests.", completion_tokens_.load());
+    scalar(out, "skulk_queue_depth", "gauge", "Requests sent to a runner that have not started yet.", queued.load());
+    scalar(out, "skulk_running_requests", "gauge", "Requests producing output now.", running.load());
     out += "# HELP skulk_runners Runners in the cluster state, by phase.\n# TYPE skulk_runners gauge\n";
     for (const auto &[phase, n] : snap.runners_by_phase)
         out += fmt::format("skulk_runners{{phase=\"{}\"}} {}\n", label(phase), n);
-    out += fmt::format("# HELP skulk_eventlog_counting_only 1 when the event log only counts (disk full), 0 when it persists.\n"
-                       "# TYPE skulk_eventlog_counting_only gauge\nskulk_eventlog_counting_only {}\n",
-                       snap.eventlog_counting_only ? 1 : 0);
-    out += fmt::format("# HELP skulk_eventlog_appended_total Events appended to the event log.\n"
-                       "# TYPE skulk_eventlog_appended_total counter\nskulk_eventlog_appended_total {}\n",
-                       snap.eventlog_appended);
+    scalar(out, "skulk_eventlog_counting_only", "gauge", "1 when the event log only counts (disk full), 0 when it persists.", snap.eventlog_counting_only ? 1 : 0);
+    scalar(out, "skulk_eventlog_appended_total", "counter", "Events appended to the event log.", snap.eventlog_appended);
     return out;
 }
 
