@@ -10,7 +10,7 @@ import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from '../harness/daemon.mjs';
-import { MODEL, startServing, servingSkip } from './serving_helpers.mjs';
+import { MODEL, startServingClient, stopServing, servingSkip } from './serving_helpers.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 if (!existsSync(join(here, 'node_modules', 'openai')))
@@ -22,15 +22,10 @@ let client;
 
 before(async () => {
   if (servingSkip) return;
-  daemon = await startServing();
-  client = new OpenAI({ baseURL: `${daemon.baseUrl}/v1`, apiKey: 'not-needed', maxRetries: 0, timeout: 120000 });
+  ({ daemon, client } = await startServingClient(OpenAI, { timeout: 120000 }));
 });
 
-after(async () => {
-  if (!daemon) return;
-  const r = await daemon.stop({ timeoutMs: 20000 });
-  assert.equal(r.timedOut, false);
-});
+after(() => stopServing(daemon));
 
 async function metrics() {
   const text = (await daemon.get('/metrics')).text;

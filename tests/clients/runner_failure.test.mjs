@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from '../harness/daemon.mjs';
-import { MODEL, startServing, servingSkip, runnerPids, waitReady } from './serving_helpers.mjs';
+import { MODEL, startServingClient, stopServing, servingSkip, runnerPids, waitReady } from './serving_helpers.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 if (!existsSync(join(here, 'node_modules', 'openai')))
@@ -26,15 +26,12 @@ let tmp;
 before(async () => {
   if (servingSkip) return;
   tmp = mkdtempSync(join(tmpdir(), 'skulk-runner-failure-'));
-  daemon = await startServing();
-  client = new OpenAI({ baseURL: `${daemon.baseUrl}/v1`, apiKey: 'not-needed', maxRetries: 0, timeout: 60000 });
+  ({ daemon, client } = await startServingClient(OpenAI));
 });
 
 after(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
-  if (!daemon) return;
-  const r = await daemon.stop({ timeoutMs: 20000 });
-  assert.equal(r.timedOut, false);
+  await stopServing(daemon);
 });
 
 test('kill -9 of the runner mid-stream: a terminal error within 6 s, then served again', { skip: servingSkip }, async () => {

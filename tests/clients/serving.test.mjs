@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from '../harness/daemon.mjs';
-import { MODEL, startServing, servingSkip, readSse, generateReference, instanceOf, runnerPids } from './serving_helpers.mjs';
+import { MODEL, startServingClient, stopServing, servingSkip, readSse, generateReference, instanceOf, runnerPids } from './serving_helpers.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 if (!existsSync(join(here, 'node_modules', 'openai')))
@@ -21,15 +21,10 @@ let client;
 
 before(async () => {
   if (servingSkip) return;
-  daemon = await startServing();
-  client = new OpenAI({ baseURL: `${daemon.baseUrl}/v1`, apiKey: 'not-needed', maxRetries: 0, timeout: 60000 });
+  ({ daemon, client } = await startServingClient(OpenAI));
 });
 
-after(async () => {
-  if (!daemon) return;
-  const r = await daemon.stop({ timeoutMs: 20000 });
-  assert.equal(r.timedOut, false, 'the daemon (and its runner) stop on SIGTERM');
-});
+after(() => stopServing(daemon));
 
 const PROMPT = 'Once upon a time';
 

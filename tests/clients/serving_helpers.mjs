@@ -1,5 +1,6 @@
 // Shared by the serving tests: a daemon serving the bundled model, waiting
 // for its runner to be Ready, raw SSE reading, and the runner's pid.
+import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -37,6 +38,21 @@ export async function startServing({ args = [], env = {} } = {}) {
     throw new Error(`${e.message}\n--- skulk-host stderr ---\n${d.stderr.slice(-4000)}`);
   }
   return d;
+}
+
+// A daemon serving the bundled model and an openai SDK client on it (the
+// tests pass their imported OpenAI class: node_modules may be missing).
+export async function startServingClient(OpenAI, { timeout = 60000 } = {}) {
+  const daemon = await startServing();
+  const client = new OpenAI({ baseURL: `${daemon.baseUrl}/v1`, apiKey: 'not-needed', maxRetries: 0, timeout });
+  return { daemon, client };
+}
+
+// Stops a daemon from startServingClient: it and its runner stop on SIGTERM.
+export async function stopServing(daemon) {
+  if (!daemon) return;
+  const r = await daemon.stop({ timeoutMs: 20000 });
+  assert.equal(r.timedOut, false, 'the daemon (and its runner) stop on SIGTERM');
 }
 
 // The pids of skulk-runner children of `pid` (from /proc).

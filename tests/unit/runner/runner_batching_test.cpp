@@ -14,8 +14,6 @@ namespace {
 using namespace std::chrono;
 using nlohmann::json;
 
-constexpr auto kReady = seconds(30);
-constexpr auto kRun = seconds(60);
 
 const std::vector<std::string> kPrompts = {
     "Once upon a time",       "The little dog",          "One day, a girl named Lily", "Tom and Sue went to",

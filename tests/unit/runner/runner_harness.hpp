@@ -21,6 +21,10 @@ std::filesystem::path build_dir();
 std::filesystem::path source_dir();
 std::filesystem::path stories_model(); // cards/models/stories260K.gguf
 
+// Deadlines of the runner tests: a runner Ready, a batch of requests done.
+constexpr std::chrono::seconds kReady{30};
+constexpr std::chrono::seconds kRun{60};
+
 class RunnerProcess {
 public:
     // Starts skulk-runner on the bundled model with an ipc endpoint in a

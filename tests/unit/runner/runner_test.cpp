@@ -18,8 +18,6 @@ namespace {
 using namespace std::chrono;
 using nlohmann::json;
 
-constexpr auto kReady = seconds(30);
-constexpr auto kRun = seconds(60);
 
 // stories260K's end-of-sequence token is 2 (llama SPM); banning it keeps a
 // stream running for exactly max_tokens.
