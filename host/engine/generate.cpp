@@ -1,16 +1,11 @@
 #include "engine/generate.hpp"
 
+#include "model/sampler.hpp"
+
 #include <algorithm>
 #include <chrono>
 
 namespace skulk::engine {
-
-int32_t argmax(std::span<const float> v) {
-    int32_t best = 0;
-    for (size_t i = 1; i < v.size(); ++i)
-        if (v[i] > v[best]) best = static_cast<int32_t>(i);
-    return best;
-}
 
 GenerationResult generate(ComputeSession &s, std::span<const int32_t> prompt, const GenerationParams &p) {
     using clock = std::chrono::steady_clock;
@@ -74,7 +69,7 @@ GenerationResult generate(ComputeSession &s, std::span<const int32_t> prompt, co
     r.stop_reason = "length";
     for (int k = 0; k < p.n_predict; ++k) {
         const std::span<const float> logits(last_row, n_vocab);
-        const int32_t next = p.sample ? p.sample(logits) : argmax(logits);
+        const int32_t next = p.sample ? p.sample(logits) : model::argmax(logits);
         r.tokens.push_back(next);
         if (p.on_token && !p.on_token(next)) { r.stop_reason = "callback"; break; }
         if (std::find(p.stop_tokens.begin(), p.stop_tokens.end(), next) != p.stop_tokens.end()) { r.stop_reason = "stop_token"; break; }

@@ -38,9 +38,6 @@ struct GenerationResult {
     std::string stop_reason; // "length", "stop_token", "callback", "context"
 };
 
-// Index of the largest value (lowest index on ties).
-int32_t argmax(std::span<const float> v);
-
 GenerationResult generate(ComputeSession &session, std::span<const int32_t> prompt, const GenerationParams &params);
 
 } // namespace skulk::engine

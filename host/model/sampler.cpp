@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <stdexcept>
@@ -17,6 +18,48 @@ uint64_t splitmix64(uint64_t &x) {
 }
 uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 } // namespace
+
+namespace {
+// One pass over the row in W independent lanes, each keeping its largest
+// value and where it was (strict > keeps the first of equal values); then the
+// lowest index among the lanes holding the overall largest.
+typedef float f32x4 __attribute__((vector_size(16)));
+typedef int32_t i32x4 __attribute__((vector_size(16)));
+typedef float f32x8 __attribute__((vector_size(32)));
+typedef int32_t i32x8 __attribute__((vector_size(32)));
+template <class lanes, class index>
+[[gnu::always_inline]] inline int32_t argmax_lanes(std::span<const float> v) {
+    constexpr int32_t W = sizeof(lanes) / sizeof(float);
+    const int32_t n = static_cast<int32_t>(v.size()), n_vec = n / W * W;
+    float best = -std::numeric_limits<float>::infinity();
+    int32_t at = 0;
+    if (n_vec) {
+        lanes m = lanes{} + best, x;
+        index where{}, cur;
+        for (int32_t k = 0; k < W; ++k) cur[k] = k;
+        for (int32_t i = 0; i < n_vec; i += W, cur += W) {
+            std::memcpy(&x, v.data() + i, sizeof x);
+            const index gt = x > m; // NaN never wins
+            m = gt ? x : m;
+            where = gt ? cur : where;
+        }
+        best = m[0], at = where[0];
+        for (int32_t k = 1; k < W; ++k)
+            if (m[k] > best || (m[k] == best && where[k] < at)) best = m[k], at = where[k];
+    }
+    for (int32_t i = n_vec; i < n; ++i)
+        if (v[i] > best) best = v[i], at = i;
+    return at;
+}
+[[gnu::target("avx2")]] int32_t argmax_avx2(std::span<const float> v) { return argmax_lanes<f32x8, i32x8>(v); }
+} // namespace
+
+int32_t argmax(std::span<const float> v) {
+    // std::max_element's compare chain costs ~3 ns an element: 150 us for a
+    // 49k vocabulary, every greedy token. This is 5 us with AVX2, 15 with SSE2.
+    static const bool avx2 = __builtin_cpu_supports("avx2");
+    return avx2 ? argmax_avx2(v) : argmax_lanes<f32x4, i32x4>(v);
+}
 
 Rng::Rng(uint64_t seed) {
     for (auto &s : s_) s = splitmix64(seed);
@@ -118,19 +161,17 @@ int32_t Sampler::sample(const float *logits) {
     const bool penalties = params_.repeat_penalty != 1.0f || params_.presence_penalty != 0.0f ||
                            params_.frequency_penalty != 0.0f;
     if (params_.temperature <= 0.0f && !penalties && params_.logit_bias.empty())
-        return static_cast<int32_t>(std::max_element(logits, logits + n_vocab_) - logits);
+        return argmax({logits, n_vocab_});
     std::copy(logits, logits + n_vocab_, work_.begin());
     for (auto [id, bias] : params_.logit_bias) work_[id] += bias;
     apply_penalties();
 
-    if (params_.temperature <= 0.0f) {
-        return static_cast<int32_t>(std::max_element(work_.begin(), work_.end()) - work_.begin());
-    }
+    if (params_.temperature <= 0.0f) return argmax(work_);
 
     size_t n = 0;
     for (size_t i = 0; i < n_vocab_; ++i)
         if (work_[i] != -std::numeric_limits<float>::infinity()) cand_[n++] = {work_[i], static_cast<int32_t>(i)};
-    if (n == 0) return static_cast<int32_t>(std::max_element(work_.begin(), work_.end()) - work_.begin());
+    if (n == 0) return argmax(work_);
     auto by_logit = [](const Candidate &a, const Candidate &b) { return a.logit > b.logit || (a.logit == b.logit && a.id < b.id); };
 
     // top-k: the k best, in order.

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -26,6 +27,9 @@ struct SamplingParams {
     std::optional<uint64_t> seed;                      // none: a random seed
     int32_t max_tokens = -1;                           // < 0: no limit
 };
+
+// Index of the largest value (the lowest index on ties; NaN never wins; 0 when empty).
+int32_t argmax(std::span<const float> v);
 
 // splitmix64-seeded xoshiro256**: the same seed gives the same stream on
 // every platform (std:: distributions are not portable).

@@ -1,6 +1,7 @@
 #include "unit/engine/conformance.hpp"
 
 #include "engine/generate.hpp"
+#include "model/sampler.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -82,7 +83,7 @@ FileMeasure measure(engine::ComputeSession &s, const Reference &ref, int n_steps
         bool still_equal = true;
         const int steps = std::min(n_steps, static_cast<int>(p.generated.size()));
         for (int k = 0; k < steps; ++k) {
-            const int32_t ours = engine::argmax(logits);
+            const int32_t ours = model::argmax(logits);
             const int32_t theirs = p.generated[k];
             if (ours == theirs) {
                 if (still_equal) ++m.greedy_equal;

@@ -8,6 +8,7 @@
 #include "engine/lend.hpp"
 #include "model/gguf.hpp"
 #include "model/hparams.hpp"
+#include "model/sampler.hpp"
 
 #include <skulk/plugin.hpp>
 
@@ -89,9 +90,9 @@ TEST(EngineBatch, MixedSequencesMatchEachAlone) {
     EXPECT_LE(worst, 1e-4);
 
     // A decode step of all three at once, each at its own position.
-    const int32_t next[3] = {engine::argmax({alone[0].data() + (prompts[0].size() - 1) * V, static_cast<size_t>(V)}),
-                             engine::argmax({alone[1].data() + (prompts[1].size() - 1) * V, static_cast<size_t>(V)}),
-                             engine::argmax({alone[2].data() + (prompts[2].size() - 1) * V, static_cast<size_t>(V)})};
+    const int32_t next[3] = {model::argmax({alone[0].data() + (prompts[0].size() - 1) * V, static_cast<size_t>(V)}),
+                             model::argmax({alone[1].data() + (prompts[1].size() - 1) * V, static_cast<size_t>(V)}),
+                             model::argmax({alone[2].data() + (prompts[2].size() - 1) * V, static_cast<size_t>(V)})};
     const int32_t npos[3] = {static_cast<int32_t>(prompts[0].size()), static_cast<int32_t>(prompts[1].size()),
                              static_cast<int32_t>(prompts[2].size())};
     const uint32_t nseq[3] = {0, 1, 2};

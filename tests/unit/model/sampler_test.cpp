@@ -51,6 +51,37 @@ TEST(Sampler, GreedyPicksArgmax) {
     for (int i = 0; i < 50; ++i) EXPECT_EQ(k1.sample(l.data()), 1);
 }
 
+// The vectorised argmax against a plain scan: every length around the
+// 16-lane blocks, the maximum in the body and in the tail, ties, -inf, NaN.
+TEST(Argmax, MatchesAPlainScanAtEveryLengthAndPosition) {
+    auto scan = [](const std::vector<float> &v) {
+        int32_t best = 0;
+        for (size_t i = 1; i < v.size(); ++i)
+            if (v[i] > v[best] || std::isnan(v[best])) best = static_cast<int32_t>(i);
+        return best;
+    };
+    std::srand(7);
+    for (size_t n = 1; n <= 70; ++n)
+        for (size_t at = 0; at < n; ++at) {
+            std::vector<float> v(n);
+            for (float &x : v) x = static_cast<float>(std::rand() % 1000) / 100.0f - 5.0f;
+            v[at] = 100.0f;
+            ASSERT_EQ(argmax(v), static_cast<int32_t>(at)) << "n " << n;
+            ASSERT_EQ(argmax(v), scan(v)) << "n " << n;
+        }
+    std::vector<float> ties(49152, 1.0f);
+    ties[40000] = ties[30000] = 2.0f;
+    EXPECT_EQ(argmax(ties), 30000);
+    std::vector<float> low(33, -INFINITY);
+    EXPECT_EQ(argmax(low), 0);
+    low[32] = -1e30f;
+    EXPECT_EQ(argmax(low), 32);
+    std::vector<float> nan(40, 0.0f);
+    nan[3] = NAN;
+    nan[20] = 1.0f;
+    EXPECT_EQ(argmax(nan), 20);
+}
+
 TEST(Sampler, DrawsFollowTheSoftmax) {
     std::vector<float> l{std::log(0.5f), std::log(0.3f), std::log(0.2f)};
     Sampler s(plain(1.0f), 3);
