@@ -12,7 +12,7 @@ zmq::socket_t HeadExecutor::bind_hub(zmq::context_t &ctx, const std::string &lis
     cluster::secure_server(hub, keys);
     hub.set(zmq::sockopt::router_mandatory, 1);
     hub.set(zmq::sockopt::sndtimeo, 2000); // a rank that stopped reading counts as gone
-    set_heartbeats(hub);
+    configure_peer_socket(hub);
     try {
         hub.bind(listen);
     } catch (const zmq::error_t &e) {

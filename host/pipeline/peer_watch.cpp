@@ -5,11 +5,13 @@
 
 namespace skulk::pipeline {
 
-void set_heartbeats(zmq::socket_t &s) {
+void configure_peer_socket(zmq::socket_t &s) {
     s.set(zmq::sockopt::heartbeat_ivl, 1000);
     s.set(zmq::sockopt::heartbeat_timeout, 3000);
     s.set(zmq::sockopt::heartbeat_ttl, 3000);
     s.set(zmq::sockopt::linger, 0);
+    s.set(zmq::sockopt::sndbuf, 4 << 20);
+    s.set(zmq::sockopt::rcvbuf, 4 << 20);
 }
 
 PeerWatch::PeerWatch(zmq::context_t &ctx, zmq::socket_t &watched) : pair_(ctx, zmq::socket_type::pair) {

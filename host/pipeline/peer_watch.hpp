@@ -1,6 +1,6 @@
 // Notices when a pipeline peer's TCP connection drops. A killed process's
 // socket is closed by its kernel at once (FIN/RST), and ZeroMQ heartbeats
-// (set_heartbeats) close a connection whose peer went silent (a dead
+// (configure_peer_socket) close a connection whose peer went silent (a dead
 // machine, a cut cable) within a few seconds; either way the socket monitor
 // reports ZMQ_EVENT_DISCONNECTED, which is what this class reads.
 #pragma once
@@ -10,8 +10,11 @@
 
 namespace skulk::pipeline {
 
-// ZMTP PING every second; a peer silent for 3 s is disconnected.
-void set_heartbeats(zmq::socket_t &s);
+// Every pipeline socket: ZMTP PING every second (a peer silent for 3 s is
+// disconnected), no linger, and kernel buffers of 4 MiB. Linux starts a TCP
+// send buffer at 16 KiB, so a step's logits (200 KiB a row for a 49k
+// vocabulary) went out in several rounds of waking the receiver.
+void configure_peer_socket(zmq::socket_t &s);
 
 class PeerWatch {
 public:

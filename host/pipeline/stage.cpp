@@ -20,7 +20,7 @@ Stage::Stage(zmq::context_t &ctx, engine::ComputeSession &session, uint32_t rank
                      : static_cast<size_t>(session.n_batch_max()) * static_cast<size_t>(session.n_embd()));
     const std::string id = "rank-" + std::to_string(rank);
     dealer_.set(zmq::sockopt::routing_id, id);
-    set_heartbeats(dealer_);
+    configure_peer_socket(dealer_);
     cluster::secure_client(dealer_, keys);
     watch_ = std::make_unique<PeerWatch>(ctx, dealer_);
     dealer_.connect(hub_endpoint);
