@@ -17,9 +17,7 @@ uint64_t splitmix64(uint64_t &x) {
     return z ^ (z >> 31);
 }
 uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-} // namespace
 
-namespace {
 // One pass over the row in W independent lanes, each keeping its largest
 // value and where it was (strict > keeps the first of equal values); then the
 // lowest index among the lanes holding the overall largest.
@@ -51,14 +49,19 @@ template <class lanes, class index>
         if (v[i] > best) best = v[i], at = i;
     return at;
 }
+#if defined(__x86_64__) || defined(__i386__)
 [[gnu::target("avx2")]] int32_t argmax_avx2(std::span<const float> v) { return argmax_lanes<f32x8, i32x8>(v); }
+#endif
 } // namespace
 
 int32_t argmax(std::span<const float> v) {
     // std::max_element's compare chain costs ~3 ns an element: 150 us for a
     // 49k vocabulary, every greedy token. This is 5 us with AVX2, 15 with SSE2.
+#if defined(__x86_64__) || defined(__i386__)
     static const bool avx2 = __builtin_cpu_supports("avx2");
-    return avx2 ? argmax_avx2(v) : argmax_lanes<f32x4, i32x4>(v);
+    if (avx2) return argmax_avx2(v);
+#endif
+    return argmax_lanes<f32x4, i32x4>(v); // 128-bit lanes: SSE2, NEON
 }
 
 Rng::Rng(uint64_t seed) {
