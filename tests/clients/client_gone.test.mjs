@@ -5,17 +5,11 @@
 //   node --test tests/clients/client_gone.test.mjs   (SKULK_BUILD_DIR: the build to test)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { waitFor } from '../harness/daemon.mjs';
-import { MODEL, startServingClient, stopServing, servingSkip } from './serving_helpers.mjs';
+import { MODEL, startServingClient, stopServing, servingSkip, importOpenAI } from './serving_helpers.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-if (!existsSync(join(here, 'node_modules', 'openai')))
-  throw new Error('tests/clients/node_modules is missing: run `npm ci` in tests/clients (deployment/dev.sh deps does it)');
-const { default: OpenAI } = await import('openai');
+const { default: OpenAI } = await importOpenAI();
 
 let daemon;
 let client;

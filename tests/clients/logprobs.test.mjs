@@ -6,15 +6,10 @@
 //   node --test tests/clients/logprobs.test.mjs   (SKULK_BUILD_DIR: the build to test)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { MODEL, startServingClient, stopServing, servingSkip, readSse } from './serving_helpers.mjs';
+import { join } from 'node:path';
+import { MODEL, startServingClient, stopServing, servingSkip, readSse, importOpenAI } from './serving_helpers.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-if (!existsSync(join(here, 'node_modules', 'openai')))
-  throw new Error('tests/clients/node_modules is missing: run `npm ci` in tests/clients (deployment/dev.sh deps does it)');
-const { default: OpenAI, BadRequestError } = await import('openai');
+const { default: OpenAI, BadRequestError } = await importOpenAI();
 
 let daemon;
 let client;

@@ -7,15 +7,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { startDaemon, sourceDir } from '../harness/daemon.mjs';
+import { importOpenAI } from './serving_helpers.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-if (!existsSync(join(here, 'node_modules', 'openai')))
-  throw new Error('tests/clients/node_modules is missing: run `npm ci` in tests/clients ' +
-    '(deployment/dev.sh deps does it)');
-const { default: OpenAI, NotFoundError } = await import('openai');
+const { default: OpenAI, NotFoundError } = await importOpenAI();
 
 const builtinCard = join(sourceDir, 'cards', 'stories260k.toml');
 

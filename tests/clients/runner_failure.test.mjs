@@ -7,17 +7,13 @@
 //   node --test tests/clients/runner_failure.test.mjs
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { waitFor } from '../harness/daemon.mjs';
-import { MODEL, startServingClient, stopServing, servingSkip, runnerPids, waitReady } from './serving_helpers.mjs';
+import { MODEL, startServingClient, stopServing, servingSkip, runnerPids, waitReady, importOpenAI } from './serving_helpers.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-if (!existsSync(join(here, 'node_modules', 'openai')))
-  throw new Error('tests/clients/node_modules is missing: run `npm ci` in tests/clients (deployment/dev.sh deps does it)');
-const { default: OpenAI, APIError } = await import('openai');
+const { default: OpenAI, APIError } = await importOpenAI();
 
 let daemon;
 let client;

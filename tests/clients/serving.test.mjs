@@ -5,16 +5,10 @@
 //   node --test tests/clients/serving.test.mjs   (SKULK_BUILD_DIR: the build to test)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { waitFor } from '../harness/daemon.mjs';
-import { MODEL, startServingClient, stopServing, servingSkip, readSse, generateReference, instanceOf, runnerPids } from './serving_helpers.mjs';
+import { MODEL, startServingClient, stopServing, servingSkip, readSse, generateReference, instanceOf, runnerPids, importOpenAI } from './serving_helpers.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-if (!existsSync(join(here, 'node_modules', 'openai')))
-  throw new Error('tests/clients/node_modules is missing: run `npm ci` in tests/clients (deployment/dev.sh deps does it)');
-const { default: OpenAI, BadRequestError, NotFoundError } = await import('openai');
+const { default: OpenAI, BadRequestError, NotFoundError } = await importOpenAI();
 
 let daemon;
 let client;

@@ -1,10 +1,20 @@
 // Shared by the serving tests: a daemon serving the bundled model, waiting
-// for its runner to be Ready, raw SSE reading, and the runner's pid.
+// for its runner to be Ready, raw SSE reading, the runner's pid, and the
+// openai SDK import.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startDaemon, waitFor, buildDir, sourceDir } from '../harness/daemon.mjs';
+
+// The openai SDK from tests/clients/node_modules; a missing install fails with how to fix it.
+export async function importOpenAI() {
+  const here = dirname(fileURLToPath(import.meta.url));
+  if (!existsSync(join(here, 'node_modules', 'openai')))
+    throw new Error('tests/clients/node_modules is missing: run `npm ci` in tests/clients (deployment/dev.sh deps does it)');
+  return import('openai');
+}
 
 export const MODEL = 'stories260k';
 export const modelFile = join(sourceDir, 'cards', 'models', 'stories260K.gguf');
