@@ -60,6 +60,7 @@ private:
     bool started_ = false;
     bool streaming_ = false;
     bool ended_ = false;
+    std::string chunk_; // one chunk's bytes on the wire, reused between writes
 };
 
 using Handler = std::function<void(const HttpRequest &, HttpResponse &)>;
