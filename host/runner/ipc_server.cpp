@@ -3,43 +3,25 @@
 #include "log/logging.hpp"
 #include "runner/protocol.hpp"
 
-#include <atomic>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <stdexcept>
 
 namespace skulk::runner {
 
-namespace {
-
-std::string next_inproc_name() {
-    static std::atomic<int> n{0};
-    return "inproc://skulk-runner-events-" + std::to_string(n++);
-}
-
-} // namespace
-
-EventOutlet::EventOutlet(zmq::context_t &ctx, const std::string &inproc) : pair_(ctx, zmq::socket_type::pair) {
-    pair_.set(zmq::sockopt::sndhwm, 0); // never drop or block on events
-    pair_.set(zmq::sockopt::linger, 0);
-    pair_.connect(inproc);
-}
-
-void EventOutlet::send(const std::string &client, std::string_view event) {
-    pair_.send(zmq::buffer(client), zmq::send_flags::sndmore);
-    pair_.send(zmq::buffer(event.data(), event.size()), zmq::send_flags::none);
-}
-
-IpcServer::IpcServer(zmq::context_t &ctx, const std::string &endpoint, RequestQueue &inbox,
-                     const std::optional<cluster::CurveKeys> &keys)
-    : ctx_(ctx), endpoint_(endpoint), inproc_(next_inproc_name()), inbox_(inbox),
-      router_(ctx, zmq::socket_type::router), pair_(ctx, zmq::socket_type::pair),
-      outlet_((pair_.bind(inproc_), ctx), inproc_) {
+IpcServer::IpcServer(zmq::context_t &ctx, const std::string &endpoint, const std::optional<cluster::CurveKeys> &keys)
+    : router_(ctx, zmq::socket_type::router) {
+    wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (wake_fd_ < 0) throw std::runtime_error(std::string("eventfd: ") + std::strerror(errno));
     router_.set(zmq::sockopt::router_mandatory, 1);
-    router_.set(zmq::sockopt::sndhwm, 0);
+    router_.set(zmq::sockopt::sndhwm, 0); // never drop or block on events
     router_.set(zmq::sockopt::rcvhwm, 0);
-    router_.set(zmq::sockopt::linger, 500);
+    router_.set(zmq::sockopt::linger, 500); // the last events still go out on close
     cluster::secure_server(router_, keys);
-    pair_.set(zmq::sockopt::rcvhwm, 0);
     if (endpoint.rfind("ipc://", 0) == 0) {
         const std::filesystem::path sock = endpoint.substr(6);
         std::error_code ec;
@@ -48,6 +30,7 @@ IpcServer::IpcServer(zmq::context_t &ctx, const std::string &endpoint, RequestQu
     try {
         router_.bind(endpoint);
     } catch (const zmq::error_t &e) {
+        ::close(wake_fd_);
         throw std::runtime_error("--endpoint " + endpoint + ": cannot bind: " + e.what());
     }
 }
@@ -61,99 +44,128 @@ std::string IpcServer::bind_tcp(const std::string &listen) {
     return router_.get(zmq::sockopt::last_endpoint);
 }
 
-IpcServer::~IpcServer() { stop(); }
+IpcServer::~IpcServer() {
+    stop();
+    if (loading_thread_.joinable()) loading_thread_.join();
+    ::close(wake_fd_);
+}
 
-void IpcServer::start() { thread_ = std::thread([this] { loop(); }); }
+void IpcServer::start_loading() {
+    loading_ = true;
+    loading_thread_ = std::thread([this] { loading_loop(); });
+}
+
+void IpcServer::serve() {
+    loading_ = false;
+    wake();
+    if (loading_thread_.joinable()) loading_thread_.join(); // the socket changes threads here
+    uint64_t n;
+    (void)!::read(wake_fd_, &n, sizeof n); // that wake-up was the loading thread's
+    if (stop_.load()) wake();              // ...unless a stop() came as well
+}
 
 void IpcServer::stop() {
-    if (!thread_.joinable()) return;
     stop_ = true;
-    thread_.join();
+    wake();
 }
 
-void IpcServer::loop() {
-    auto log = log::get("runner");
-    zmq::pollitem_t items[] = {{router_.handle(), 0, ZMQ_POLLIN, 0}, {pair_.handle(), 0, ZMQ_POLLIN, 0}};
-    // The poll timeout only bounds how soon stop() is seen.
-    while (!stop_.load()) {
-        try {
-            zmq::poll(items, 2, std::chrono::milliseconds(50));
-            if (items[1].revents & ZMQ_POLLIN) forward_events();
-            while (items[0].revents & ZMQ_POLLIN) {
-                zmq::message_t identity, frame;
-                if (!router_.recv(identity, zmq::recv_flags::dontwait)) break;
-                // A DEALER sends [payload]; a REQ-style client [empty, payload].
-                bool ok = true;
-                do {
-                    if (!router_.get(zmq::sockopt::rcvmore)) {
-                        ok = false;
-                        break;
-                    }
-                    (void)router_.recv(frame);
-                } while (frame.size() == 0);
-                while (router_.get(zmq::sockopt::rcvmore)) { // extra frames are not part of the protocol
-                    zmq::message_t extra;
-                    (void)router_.recv(extra);
-                }
-                if (ok) on_client_frame(identity, frame);
-            }
-        } catch (const zmq::error_t &e) {
-            if (e.num() == ETERM) return;
-            log->error("ipc: {}", e.what());
-        }
+void IpcServer::wake() {
+    const uint64_t one = 1;
+    (void)!::write(wake_fd_, &one, sizeof one);
+}
+
+void IpcServer::loading_loop() {
+    while (loading_.load() && !stop_.load()) {
+        if (wait_for_input(std::chrono::hours(1))) read_frames(false, nullptr);
     }
-    forward_events(); // the scheduler's last words (shutdown errors)
 }
 
-void IpcServer::on_client_frame(const zmq::message_t &identity, const zmq::message_t &frame) {
+bool IpcServer::take(std::vector<Command> &out, std::chrono::milliseconds wait) {
+    out.clear();
+    out.swap(gone_);
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    for (;;) {
+        if (stop_.load()) return false;
+        read_frames(true, &out);
+        if (!out.empty()) return true;
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return true;
+        wait_for_input(left);
+    }
+}
+
+bool IpcServer::wait_for_input(std::chrono::milliseconds wait) {
+    zmq::pollitem_t items[] = {{router_.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd_, ZMQ_POLLIN, 0}};
+    try {
+        return zmq::poll(items, 2, wait) > 0;
+    } catch (const zmq::error_t &e) {
+        if (e.num() != EINTR) log::get("runner")->error("ipc: {}", e.what());
+        return false;
+    }
+}
+
+void IpcServer::read_frames(bool serving, std::vector<Command> *out) {
+    try {
+        for (;;) {
+            zmq::message_t identity, frame;
+            if (!router_.recv(identity, zmq::recv_flags::dontwait)) return;
+            // A DEALER sends [payload]; a REQ-style client [empty, payload].
+            bool ok = true;
+            do {
+                if (!router_.get(zmq::sockopt::rcvmore)) {
+                    ok = false;
+                    break;
+                }
+                (void)router_.recv(frame);
+            } while (frame.size() == 0);
+            while (router_.get(zmq::sockopt::rcvmore)) { // extra frames are not part of the protocol
+                zmq::message_t extra;
+                (void)router_.recv(extra);
+            }
+            if (ok) on_client_frame(identity, frame, serving, out);
+        }
+    } catch (const zmq::error_t &e) {
+        if (e.num() != ETERM) log::get("runner")->error("ipc: {}", e.what());
+    }
+}
+
+void IpcServer::on_client_frame(const zmq::message_t &identity, const zmq::message_t &frame, bool serving,
+                                std::vector<Command> *out) {
     const std::string client(static_cast<const char *>(identity.data()), identity.size());
     ClientMessage msg;
     ProtocolError err;
     if (!decode_client_message(frame.to_string_view(), msg, err)) {
         log::get("runner")->warn("ipc: rejected a message: {}", err.message);
-        send_to(client, error_event(err.command_id, 400, "invalid_request_error", err.message));
+        send(client, error_event(err.command_id, 400, "invalid_request_error", err.message));
         return;
     }
     switch (msg.op) {
     case ClientMessage::Op::ping:
-        send_to(client, pong_event(ready_.load()));
+        send(client, pong_event(serving));
         return;
     case ClientMessage::Op::cancel:
-        inbox_.push(Command{Command::Op::cancel, client, std::move(msg.command_id), {}});
-        return;
+        if (serving) out->push_back(Command{Command::Op::cancel, client, std::move(msg.command_id), {}});
+        return; // while loading there is nothing to cancel
     case ClientMessage::Op::generate:
-        if (!ready_.load()) {
-            send_to(client, error_event(msg.command_id, 503, "runner_not_ready",
-                                        "the runner is still loading its model; retry when it is ready"));
+        if (!serving) {
+            send(client, error_event(msg.command_id, 503, "runner_not_ready",
+                                     "the runner is still loading its model; retry when it is ready"));
             return;
         }
-        inbox_.push(Command{Command::Op::generate, client, std::move(msg.command_id), std::move(msg.request)});
+        out->push_back(Command{Command::Op::generate, client, std::move(msg.command_id), std::move(msg.request)});
         return;
     }
 }
 
-void IpcServer::forward_events() {
-    for (;;) {
-        zmq::message_t client, event;
-        if (!pair_.recv(client, zmq::recv_flags::dontwait)) return;
-        (void)pair_.recv(event);
-        try {
-            router_.send(client, zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-            router_.send(event, zmq::send_flags::dontwait);
-        } catch (const zmq::error_t &e) {
-            if (e.num() != EHOSTUNREACH) throw;
-            // The client's DEALER is gone: its requests are abandoned.
-            inbox_.push(Command{Command::Op::client_gone, client.to_string(), {}, {}});
-        }
-    }
-}
-
-void IpcServer::send_to(const std::string &client, std::string_view event) {
+void IpcServer::send(const std::string &client, std::string_view event) {
     try {
         router_.send(zmq::buffer(client), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
         router_.send(zmq::buffer(event.data(), event.size()), zmq::send_flags::dontwait);
     } catch (const zmq::error_t &e) {
-        if (e.num() != EHOSTUNREACH) throw;
+        if (e.num() == EHOSTUNREACH) // the client's DEALER is gone: its requests are abandoned
+            gone_.push_back(Command{Command::Op::client_gone, client, {}, {}});
+        else if (e.num() != ETERM)
+            log::get("runner")->error("ipc: sending to a client: {}", e.what());
     }
 }
 

@@ -16,7 +16,6 @@
 #include "model/vocab.hpp"
 #include "plugin/registry.hpp"
 #include "runner/ipc_server.hpp"
-#include "runner/request_queue.hpp"
 #include "runner/runner_options.hpp"
 #include "runner/scheduler.hpp"
 #include "runner/shard_fit.hpp"
@@ -246,10 +245,9 @@ int serve(const RunnerOptions &o, StatusReporter &status) {
         hub = pipeline::HeadExecutor::bind_hub(ctx, o.pipeline_listen, hub_endpoint, keys);
         status.pipeline_endpoint(hub_endpoint);
     }
-    RequestQueue inbox;
-    IpcServer server(ctx, o.endpoint, inbox, keys); // bound now: pings answer ready:false while loading
+    IpcServer server(ctx, o.endpoint, keys); // bound now: pings answer ready:false while loading
     if (!o.request_listen.empty()) status.request_endpoint(server.bind_tcp(o.request_listen));
-    server.start();
+    server.start_loading();
 
     const auto vocab = model::Vocab::from_gguf(*file);
     std::optional<std::string> tmpl_source =
@@ -294,19 +292,17 @@ int serve(const RunnerOptions &o, StatusReporter &status) {
     sopts.prefill_chunk = o.prefill_chunk;
     sopts.keepalive_interval = std::chrono::milliseconds(o.keepalive_ms);
     sopts.on_broken = [&](const std::string &why) { fatal.raise(why); };
-    Scheduler scheduler(*executor, *vocab, tmpl.get(), topts, inbox, server.outlet(), sopts);
+    server.serve(); // the scheduler thread takes the socket over
+    Scheduler scheduler(*executor, *vocab, tmpl.get(), topts, server, sopts);
     std::thread scheduler_thread([&] { scheduler.run(); });
-    server.set_ready(true);
     status.ready();
     log->info("instance {} serving {} on {} ({} slots, ctx {}, {} rank(s))", o.instance_id, o.model.string(), o.endpoint,
               o.n_seq_max, session.n_ctx(), o.world_size);
 
     const bool stopped = wait_for_stop(sig_fd, fatal);
-    server.set_ready(false);
-    inbox.stop();
+    server.stop(); // the scheduler ends every request and sends their errors itself
     scheduler_thread.join();
     executor.reset(); // a pipeline head says bye to the other ranks
-    server.stop();
     ::close(sig_fd);
     if (stopped) return 0;
     status.failed(fatal.why());

@@ -1,6 +1,6 @@
 // A generate request as the scheduler sees it: the canonical request
 // (docs/canonical-api.md) in C++ types, decoded by protocol.cpp, plus the
-// messages between the IPC thread and the scheduler thread.
+// commands the IpcServer hands the scheduler.
 #pragma once
 
 #include "model/chat_template.hpp"
@@ -28,7 +28,7 @@ struct GenerateRequest {
     int32_t top_logprobs = 0;      // 0..20 alternatives per token, with logprobs
 };
 
-// What the IPC thread hands the scheduler. `client` is the ROUTER identity
+// What the IpcServer hands the scheduler. `client` is the ROUTER identity
 // of the DEALER that sent it (where the events go).
 struct Command {
     enum class Op { generate, cancel, client_gone } op = Op::generate;

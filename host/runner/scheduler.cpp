@@ -10,10 +10,10 @@ namespace skulk::runner {
 using clock = std::chrono::steady_clock;
 
 Scheduler::Scheduler(engine::StepExecutor &executor, const model::Vocab &vocab, const model::ChatTemplate *chat_template,
-                     model::ChatTemplateOptions template_options, RequestQueue &inbox, EventOutlet &outlet,
+                     model::ChatTemplateOptions template_options, IpcServer &ipc,
                      SchedulerOptions options)
     : exec_(executor), vocab_(vocab), template_(chat_template), template_options_(std::move(template_options)),
-      inbox_(inbox), outlet_(outlet), options_(options), n_ctx_(static_cast<int32_t>(executor.n_ctx())),
+      ipc_(ipc), options_(options), n_ctx_(static_cast<int32_t>(executor.n_ctx())),
       n_vocab_(static_cast<int32_t>(executor.n_vocab())) {
     const uint32_t n_seq = executor.n_seq_max();
     const uint32_t n_batch = executor.n_batch_max();
@@ -35,7 +35,7 @@ void Scheduler::run() {
         const bool idle = active_.empty() && waiting_.empty() && exec_.in_flight() == 0;
         // Idle: sleep until a command (or a keepalive is due); busy: just look.
         const auto wait = idle ? options_.keepalive_interval : std::chrono::milliseconds(0);
-        if (!inbox_.take(commands_, wait)) break;
+        if (!ipc_.take(commands_, wait)) break;
         for (Command &c : commands_) handle(c);
         reap();
         start_waiting();
@@ -43,7 +43,7 @@ void Scheduler::run() {
         try {
             while (exec_.in_flight() < exec_.depth() && launch()) {
             }
-            // A pipeline answers later: wait briefly, then read the inbox again.
+            // A pipeline answers later: wait briefly, then read the socket again.
             if (exec_.in_flight() > 0) collect(std::chrono::milliseconds(exec_.depth() > 1 ? 5 : 0));
         } catch (const engine::ExecutorBroken &e) {
             broken = e.what();
@@ -102,7 +102,7 @@ bool Scheduler::tokenize(const Command &c, std::vector<int32_t> &tokens, std::st
 
 void Scheduler::admit(Command &c) {
     auto reject = [&](int status, const char *code, const std::string &message) {
-        outlet_.send(c.client, error_event(c.command_id, status, code, message));
+        ipc_.send(c.client, error_event(c.command_id, status, code, message));
     };
     auto same = [&](const std::unique_ptr<Sequence> &s) { return s->command_id == c.command_id && !s->finished; };
     if (std::any_of(active_.begin(), active_.end(), same) || std::any_of(waiting_.begin(), waiting_.end(), same))

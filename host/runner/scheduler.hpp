@@ -5,14 +5,14 @@
 // executor takes up to depth() steps at once: the decoding sequences are
 // spread over that many micro-batches (each in at most one step in flight),
 // and the chunks of a long prompt may be in several. Requests beyond the KV slots (n_seq_max) wait in FIFO
-// order. Events go out through the EventOutlet as they are produced.
+// order. Commands come from the IpcServer between steps, and events go out
+// through it as they are produced, from this thread.
 #pragma once
 
 #include "engine/step_executor.hpp"
 #include "model/chat_template.hpp"
 #include "model/vocab.hpp"
 #include "runner/ipc_server.hpp"
-#include "runner/request_queue.hpp"
 #include "runner/sequence.hpp"
 
 #include <chrono>
@@ -36,9 +36,9 @@ class Scheduler {
 public:
     // chat_template: null when the model has none (chat requests get a 400).
     Scheduler(engine::StepExecutor &executor, const model::Vocab &vocab, const model::ChatTemplate *chat_template,
-              model::ChatTemplateOptions template_options, RequestQueue &inbox, EventOutlet &outlet,
+              model::ChatTemplateOptions template_options, IpcServer &ipc,
               SchedulerOptions options);
-    // Serves until the inbox is stopped or the executor breaks; then ends
+    // Serves until the IpcServer is stopped or the executor breaks; then ends
     // every request with a retryable error.
     void run();
 
@@ -56,14 +56,13 @@ private:
     void fail(Sequence &s, int status, const char *code, const std::string &message);
     void release(Sequence &s);
     void reap();
-    void emit(const Sequence &s, const std::string &event) { outlet_.send(s.client, event); }
+    void emit(const Sequence &s, const std::string &event) { ipc_.send(s.client, event); }
 
     engine::StepExecutor &exec_;
     const model::Vocab &vocab_;
     const model::ChatTemplate *template_;
     model::ChatTemplateOptions template_options_;
-    RequestQueue &inbox_;
-    EventOutlet &outlet_;
+    IpcServer &ipc_;
     SchedulerOptions options_;
     const int32_t n_ctx_, n_vocab_;
 
