@@ -4,7 +4,15 @@
 // aggregate tokens/s of 1, 8, 32 and 64 concurrent streams.
 //
 //   node bench/api_bench/api_bench.mjs [--synth smollm2-135m] [--type Q8_0] [--tokens 256] [--reps 5] [--no-scaling]
+//                                      [--client node|native]
 //   (SKULK_BUILD_DIR: the build to measure; default ./build)
+//
+// --client: who reads the streams. node (default): node:http in this
+// process, as an SDK would. native: bin/api_stream_client (libcurl, C++),
+// one process per stream. On a machine with few cores the client's own CPU
+// per token takes cores from the engine; node's http stack costs several
+// times what the host spends per token, so `native` is the one that
+// measures the host's overhead (docs/performance.md "Serving through the API").
 //
 // Without --synth: the bundled stories260k, where a token costs ~0.25 ms of
 // compute, the order of the per-token costs outside the engine, so the
@@ -17,7 +25,7 @@
 // change in machine load hits both sides of a ratio alike.
 //
 // Prints one table; docs/performance.md ("Serving through the API") records a run.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
@@ -34,6 +42,8 @@ const MODEL = SYNTH ? `bench-${SYNTH}-${TYPE}`.toLowerCase() : 'stories260k';
 const TOKENS = Number(arg('tokens', 256));
 const REPS = Number(arg('reps', 5));
 const SCALING = !process.argv.includes('--no-scaling');
+const CLIENT = arg('client', 'node');
+if (!['node', 'native'].includes(CLIENT)) throw new Error('--client: node or native');
 const PROMPT = 'Once upon a time';
 
 // Shapes skulk-gguf synth knows (the card needs their sizes; vocab as in bench/engine_bench).
@@ -80,16 +90,36 @@ function generateSpeed() {
   return JSON.parse(r.stdout).decode_tokens_per_s;
 }
 
-// One streamed completion over its own connection (node:http, no pooled
-// keep-alive socket the server may close under us): TTFT (ms), decode tok/s
+// ignore_eos is not an API field: a synthetic model may stop early, so the
+// decode rate uses the tokens it actually produced (usage).
+const streamBody = (maxTokens) => JSON.stringify({ model: MODEL, prompt: PROMPT, max_tokens: maxTokens, temperature: 0,
+  stream: true, stream_options: { include_usage: true } });
+
+// One streamed completion over its own connection: TTFT (ms), decode tok/s
 // after the first read that carried text, tokens.
-function oneStream(base, maxTokens) {
+const oneStream = (base, maxTokens) => (CLIENT === 'native' ? nativeStream : nodeStream)(base, maxTokens);
+
+function nativeStream(base, maxTokens) {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    // ignore_eos is not an API field: a synthetic model may stop early, so
-    // the decode rate uses the tokens it actually produced (usage).
-    const body = JSON.stringify({ model: MODEL, prompt: PROMPT, max_tokens: maxTokens, temperature: 0, stream: true,
-      stream_options: { include_usage: true } });
+    const child = spawn(join(buildDir, 'bin', 'api_stream_client'), [`${base}/v1/completions`, streamBody(maxTokens)]);
+    let out = '', err = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (err += c));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`api_stream_client: ${err}`));
+      const r = JSON.parse(out);
+      resolve({ ttft: r.ttft_ms, tps: r.decode_tokens_per_s, tokens: r.tokens, ms: performance.now() - t0 });
+    });
+  });
+}
+
+// node:http, no pooled keep-alive socket the server may close under us.
+function nodeStream(base, maxTokens) {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const body = streamBody(maxTokens);
     const req = http.request(`${base}/v1/completions`, { method: 'POST', agent: false,
       headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
       if (res.statusCode !== 200) {
@@ -152,7 +182,7 @@ async function main() {
       console.log(`rep ${i + 1}: API ${s.tps.toFixed(1)} tok/s (${s.tokens} tokens), skulk-generate ${g.toFixed(1)} tok/s, ratio ${(s.tps / g).toFixed(3)}`);
     }
     const load1 = loadavg()[0];
-    console.log(`model ${MODEL} (${modelFile}), ${TOKENS} tokens, ${REPS} interleaved reps; load average ${load0.toFixed(2)} -> ${load1.toFixed(2)}`);
+    console.log(`model ${MODEL} (${modelFile}), ${CLIENT} client, ${TOKENS} tokens, ${REPS} interleaved reps; load average ${load0.toFixed(2)} -> ${load1.toFixed(2)}`);
     console.log(`TTFT through the API: median ${median(singles.map((s) => s.ttft)).toFixed(1)} ms`);
     console.log(`decode tok/s: API median ${median(singles.map((s) => s.tps)).toFixed(1)}, skulk-generate median ${median(gens).toFixed(1)}`);
     console.log(`API / skulk-generate: median ratio ${median(ratios).toFixed(3)} (min ${Math.min(...ratios).toFixed(3)}, max ${Math.max(...ratios).toFixed(3)})`);
