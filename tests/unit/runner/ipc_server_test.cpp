@@ -42,15 +42,25 @@ std::vector<Command> take_some(IpcServer &server) {
     return out;
 }
 
+// A server on a fresh endpoint; client() connects a DEALER to it.
+class IpcServerTest : public ::testing::Test {
+protected:
+    zmq::socket_t client() {
+        zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
+        dealer.set(zmq::sockopt::linger, 0);
+        dealer.connect(endpoint);
+        return dealer;
+    }
+    zmq::context_t ctx; // before the server: it is closed after it
+    const std::string endpoint = fresh_endpoint();
+    IpcServer server{ctx, endpoint};
+};
+
 } // namespace
 
-TEST(IpcServer, LoadingAnswersPingsNotReadyAndRefusesGenerates) {
-    zmq::context_t ctx;
-    const std::string ep = fresh_endpoint();
-    IpcServer server(ctx, ep);
+TEST_F(IpcServerTest, LoadingAnswersPingsNotReadyAndRefusesGenerates) {
     server.start_loading();
-    zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
-    dealer.connect(ep);
+    zmq::socket_t dealer = client();
 
     say(dealer, R"({"v":1,"op":"ping"})");
     json e = next_event(dealer);
@@ -64,14 +74,10 @@ TEST(IpcServer, LoadingAnswersPingsNotReadyAndRefusesGenerates) {
     EXPECT_EQ(e.value("command_id", ""), "cmd-1");
 }
 
-TEST(IpcServer, AfterServeCommandsReachTakeAndEventsReachTheClient) {
-    zmq::context_t ctx;
-    const std::string ep = fresh_endpoint();
-    IpcServer server(ctx, ep);
+TEST_F(IpcServerTest, AfterServeCommandsReachTakeAndEventsReachTheClient) {
     server.start_loading();
     server.serve();
-    zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
-    dealer.connect(ep);
+    zmq::socket_t dealer = client();
 
     say(dealer, R"({"v":1,"op":"ping"})"); // answered inside take(), not handed on
     say(dealer, kGenerate);
@@ -90,36 +96,29 @@ TEST(IpcServer, AfterServeCommandsReachTakeAndEventsReachTheClient) {
     EXPECT_EQ(e.value("text", ""), "x");
 }
 
-TEST(IpcServer, ASendToAGoneClientBecomesClientGone) {
-    zmq::context_t ctx;
-    const std::string ep = fresh_endpoint();
-    IpcServer server(ctx, ep);
+TEST_F(IpcServerTest, ASendToAGoneClientBecomesClientGone) {
     server.serve();
-    std::string client;
+    std::string gone;
     {
-        zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
-        dealer.set(zmq::sockopt::linger, 0);
-        dealer.connect(ep);
+        zmq::socket_t dealer = client();
         say(dealer, kGenerate);
         std::vector<Command> got = take_some(server);
         ASSERT_EQ(got.size(), 1u);
-        client = got[0].client;
+        gone = got[0].client;
     }
     // The ROUTER learns of the disconnect asynchronously: send until it refuses.
     std::vector<Command> out;
     const auto deadline = std::chrono::steady_clock::now() + 5s;
     while (out.empty() && std::chrono::steady_clock::now() < deadline) {
-        server.send(client, R"({"v":1,"type":"keepalive","command_id":"cmd-1"})");
+        server.send(gone, R"({"v":1,"type":"keepalive","command_id":"cmd-1"})");
         ASSERT_TRUE(server.take(out, 10ms));
     }
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].op, Command::Op::client_gone);
-    EXPECT_EQ(out[0].client, client);
+    EXPECT_EQ(out[0].client, gone);
 }
 
-TEST(IpcServer, StopWakesAWaitingTakeAtOnce) {
-    zmq::context_t ctx;
-    IpcServer server(ctx, fresh_endpoint());
+TEST_F(IpcServerTest, StopWakesAWaitingTakeAtOnce) {
     server.start_loading();
     server.serve(); // its wake-up of the loading thread must not end the next wait
     std::vector<Command> out;
