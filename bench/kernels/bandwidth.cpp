@@ -66,9 +66,10 @@ double read_bandwidth_gbs(size_t bytes, int threads, int reps) {
     // pages the probe measures the TLB (nested page walks in a VM), not DRAM,
     // and reads ~15% low.
     constexpr size_t huge = size_t(2) << 20;
-    auto *buf = static_cast<uint8_t *>(std::aligned_alloc(huge, (bytes + huge - 1) / huge * huge));
+    const size_t alloc = (bytes + huge - 1) / huge * huge;
+    auto *buf = static_cast<uint8_t *>(std::aligned_alloc(huge, alloc));
     if (!buf) throw std::bad_alloc();
-    madvise(buf, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE);
+    madvise(buf, alloc, MADV_HUGEPAGE);
     for (size_t i = 0; i < bytes; i += 64) std::memset(buf + i, static_cast<int>(i >> 6), 64); // fault in
     ThreadTeam team(threads);
     const size_t part = bytes / static_cast<size_t>(threads);

@@ -64,7 +64,6 @@ void top_logits(const float *row, int32_t n_vocab, int32_t k, std::vector<std::p
     }
 }
 
-
 void append_logprob_entry(const model::Vocab &vocab, const float *row, int32_t n_vocab, int32_t token, int32_t n_top,
                           LogprobScratch &scratch, std::string &out) {
     const float norm = log_normaliser(row, n_vocab);

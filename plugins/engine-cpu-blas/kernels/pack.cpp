@@ -158,7 +158,6 @@ void pack_kquant(uint32_t type, const PanelLayout &pl, const uint8_t *src, size_
     }
 }
 
-
 // Slabs of 2 MiB huge pages shared by the packed matrices smaller than 2 MiB:
 // a bump allocator per slab, and a slab is freed when its last matrix goes
 // (refs counts matrices; an unused remainder is simply dropped with it).
@@ -174,8 +173,8 @@ struct Slab {
 std::mutex g_slab_mutex;
 Slab *g_slab = nullptr; // the slab new matrices go into
 
+// bytes: a multiple of 64, so every matrix starts on a cache line.
 uint8_t *slab_alloc(size_t bytes, void **slab_out) {
-    bytes = (bytes + 63) / 64 * 64;
     std::lock_guard<std::mutex> lock(g_slab_mutex);
     if (!g_slab || g_slab->used + bytes > kSlabBytes) {
         auto *s = new Slab{static_cast<uint8_t *>(std::aligned_alloc(kHuge, kSlabBytes)), 0, 0};
@@ -223,8 +222,8 @@ void pack_panels(PackedMatrix &w, const void *data) {
         w.owned_size = alloc;
         madvise(w.owned, alloc, MADV_HUGEPAGE);
     } else {
-        w.owned = slab_alloc(total, &w.slab);
         w.owned_size = (total + 63) / 64 * 64;
+        w.owned = slab_alloc(w.owned_size, &w.slab);
     }
     const auto *src = static_cast<const uint8_t *>(data);
     for (int64_t p = 0; p < npanels; ++p) {

@@ -51,8 +51,8 @@ TEST(Sampler, GreedyPicksArgmax) {
     for (int i = 0; i < 50; ++i) EXPECT_EQ(k1.sample(l.data()), 1);
 }
 
-// The vectorised argmax against a plain scan: every length around the
-// 16-lane blocks, the maximum in the body and in the tail, ties, -inf, NaN.
+// The vectorised argmax against a plain scan: every length across several
+// 4- and 8-lane blocks, the maximum in the body and in the tail, ties, -inf, NaN.
 TEST(Argmax, MatchesAPlainScanAtEveryLengthAndPosition) {
     auto scan = [](const std::vector<float> &v) {
         int32_t best = 0;
