@@ -86,11 +86,25 @@ std::vector<ElectionMsg> Election::on_message(const std::string &from, const Ele
     return out;
 }
 
-void Election::on_heartbeat(const std::string &from, const Heartbeat &hb, const std::set<std::string> &alive) {
-    if (hb.master_id.empty() || hb.master_id == self_ || hb.master_term <= term_) return;
+std::vector<ElectionMsg> Election::on_heartbeat(const std::string &from, const Heartbeat &hb,
+                                                const std::set<std::string> &alive) {
+    std::vector<ElectionMsg> out;
+    // Another master of our own term: each won while it heard nobody (a node
+    // slow to reach its peers campaigns alone after `settle`), and its
+    // coordinator reached no one. Equal terms change nobody's mind, so the
+    // higher key takes a newer term, which every node then follows.
+    if (is_master() && hb.master_id == from && hb.master_term == term_) {
+        if (key() > hb.key) {
+            ++term_;
+            out.push_back(coordinator());
+        }
+        return out;
+    }
+    if (hb.master_id.empty() || hb.master_id == self_ || hb.master_term <= term_) return out;
     // Follow a newer term only if its master is itself reachable.
     if (hb.master_id == from) adopt(hb.master_id, hb.master_term, hb.key.forced);
     else if (alive.count(hb.master_id)) adopt(hb.master_id, hb.master_term, false);
+    return out;
 }
 
 } // namespace skulk::cluster

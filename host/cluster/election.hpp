@@ -36,8 +36,11 @@ public:
     // Call often. alive: the peers heard recently (self excluded).
     std::vector<ElectionMsg> tick(Clock::time_point now, const std::set<std::string> &alive);
     std::vector<ElectionMsg> on_message(const std::string &from, const ElectionMsg &msg, Clock::time_point now);
-    // A peer's heartbeat says whom it follows; a newer term than ours is adopted.
-    void on_heartbeat(const std::string &from, const Heartbeat &hb, const std::set<std::string> &alive);
+    // A peer's heartbeat says whom it follows; a newer term than ours is
+    // adopted. Two masters of one term that hear each other: the higher key
+    // moves to a newer term and announces it (the returned messages).
+    std::vector<ElectionMsg> on_heartbeat(const std::string &from, const Heartbeat &hb,
+                                          const std::set<std::string> &alive);
 
     void set_commands_seen(uint64_t n) { commands_seen_ = n; }
     ElectionKey key() const { return ElectionKey{forced_, term_, seniority_, commands_seen_, self_}; }

@@ -248,7 +248,11 @@ struct Node::Impl {
         if (it == peers.end()) return; // not identified yet: the hello reply will do it
         it->second.last_heard = now;
         it->second.last_hb = hb;
-        election->on_heartbeat(id, hb, alive_peers(now));
+        for (auto &m : election->on_heartbeat(id, hb, alive_peers(now))) {
+            log->warn("two masters of term {}: {} and this node; this node goes on as master of term {}", hb.master_term,
+                      id, election->term());
+            publish(topic::election, m);
+        }
         for (const auto &[pid, ep] : hb.peers)
             if (pid != opt.node_id && !peers.count(pid) && !left.count(pid)) dial(ep);
         // The master is ahead of us and nothing arrived: ask for the gap.

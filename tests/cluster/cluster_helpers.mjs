@@ -58,16 +58,26 @@ export async function state(d) { return (await d.get('/state', { timeoutMs: 5000
 // and every /state lists exactly `expectNodes` members. Returns the master id.
 export async function waitForAgreement(daemons, { timeoutMs = 20000, expectNodes = daemons.length } = {}) {
   let master;
+  let seen = []; // per daemon, what it last said, for the timeout message
   await waitFor(async () => {
     const ds = await Promise.all(daemons.map(diag));
+    const ss = await Promise.all(daemons.map(state));
+    seen = daemons.map((d, i) => ({
+      node: d.nodeId, master: ds[i].masterNodeId, isMaster: ds[i].isMaster,
+      members: Object.keys(ss[i].nodes).length, stateMaster: ss[i].masterNodeId,
+      alivePeers: (ds[i].peers || []).filter((p) => p.alive).map((p) => p.nodeId),
+    }));
     const masters = new Set(ds.map((x) => x.masterNodeId));
     if (masters.size !== 1 || ds[0].masterNodeId === null) return false;
     if (ds.filter((x) => x.isMaster).length !== 1) return false;
-    const ss = await Promise.all(daemons.map(state));
     if (!ss.every((s) => Object.keys(s.nodes).length === expectNodes && s.masterNodeId === ds[0].masterNodeId)) return false;
     master = ds[0].masterNodeId;
     return true;
-  }, { timeoutMs, intervalMs: 50, what: `${daemons.length} daemons to agree on one master and ${expectNodes} members` });
+  }, {
+    timeoutMs, intervalMs: 50, what: `${daemons.length} daemons to agree on one master and ${expectNodes} members`,
+    describe: () => seen.map((x) => JSON.stringify(x)).join('\n')
+      + '\n' + daemons.map((d) => `--- ${d.nodeId} stderr (tail) ---\n${d.stderr.split('\n').slice(-25).join('\n')}`).join('\n'),
+  });
   return master;
 }
 

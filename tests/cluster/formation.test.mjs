@@ -41,6 +41,32 @@ test('5 daemons dialling only a seed close the mesh and agree on one master', as
   }
 });
 
+// A node that hears no peer within the election's settle time wins alone,
+// and its coordinator reaches nobody. Here the first node is frozen while the
+// second starts, so both end up masters of term 1; once they hear each other
+// one of them must take a newer term and the other follow it.
+test('two nodes that each became master alone agree on one once they meet', async () => {
+  const ns = uniqueNamespace('split');
+  const a = await startDaemon({ env: { SKULK_NAMESPACE: ns } });
+  let b;
+  try {
+    await waitFor(async () => (await diag(a)).isMaster, { what: 'the first node to be master alone' });
+    process.kill(a.pid, 'SIGSTOP');
+    try {
+      b = await startDaemon({ args: ['--bootstrap-peers', endpoint(a.clusterPort)], env: { SKULK_NAMESPACE: ns } });
+      await waitFor(async () => (await diag(b)).isMaster, { what: 'the second node to be master alone' });
+    } finally {
+      process.kill(a.pid, 'SIGCONT');
+    }
+    const master = await waitForAgreement([a, b], { timeoutMs: 15000 });
+    const d = await diag(a);
+    assert.equal(d.masterNodeId, master);
+    assert.ok(d.term >= 2, `the two masters of term 1 settle it with a newer term (term ${d.term})`);
+  } finally {
+    await stopAll([a, b]);
+  }
+});
+
 test('an instance placed through any node appears in every /state; /events lists it', async () => {
   const ds = await startCluster({ n: 3, ns: uniqueNamespace('place') });
   try {

@@ -28,7 +28,9 @@ const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Polls fn() until it returns a truthy value or the deadline passes.
 // fn may be async; exceptions count as "not yet". Throws with `what` on timeout.
-export async function waitFor(fn, { timeoutMs = 20000, intervalMs = 25, what = 'condition' } = {}) {
+// `describe`, when given, is called on timeout and its text (what was last
+// seen) is added to the error, so a failed wait says why it failed.
+export async function waitFor(fn, { timeoutMs = 20000, intervalMs = 25, what = 'condition', describe } = {}) {
   const deadline = Date.now() + timeoutMs;
   let lastError;
   for (;;) {
@@ -39,7 +41,8 @@ export async function waitFor(fn, { timeoutMs = 20000, intervalMs = 25, what = '
       lastError = e;
     }
     if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}` + (lastError ? `: ${lastError.message}` : ''));
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}` + (lastError ? `: ${lastError.message}` : '')
+        + (describe ? `\nlast seen:\n${describe()}` : ''));
     await delay(intervalMs);
   }
 }

@@ -115,6 +115,38 @@ TEST(Election, ForcedNodeWinsOverHigherIds) {
     EXPECT_EQ(net.nodes["z"]->master(), "a");
 }
 
+// A node that hears no peer within `settle` wins alone, and its coordinator
+// reaches no one: two masters of term 1. When their heartbeats meet, the
+// higher key moves to term 2 and the other follows it.
+TEST(Election, TwoMastersOfOneTermThatMeetLaterAgreeOnOne) {
+    const auto t0 = Clock::now();
+    Election a("a", false, Election::Config{}, t0), b("b", false, Election::Config{}, t0);
+    for (int ms = 0; ms <= 1000; ms += 50) {
+        (void)a.tick(t0 + std::chrono::milliseconds(ms), {});
+        (void)b.tick(t0 + std::chrono::milliseconds(ms), {});
+    }
+    ASSERT_TRUE(a.is_master());
+    ASSERT_TRUE(b.is_master());
+    ASSERT_EQ(a.term(), b.term());
+
+    auto heartbeat_of = [](const Election &e) {
+        Heartbeat hb;
+        hb.key = e.key();
+        hb.master_id = e.master();
+        hb.master_term = e.term();
+        return hb;
+    };
+    const auto now = t0 + 1100ms;
+    for (int round = 0; round < 3; ++round) { // heartbeats both ways, and what they set off
+        for (const auto &m : a.on_heartbeat("b", heartbeat_of(b), {"b"})) (void)b.on_message("a", m, now);
+        for (const auto &m : b.on_heartbeat("a", heartbeat_of(a), {"a"})) (void)a.on_message("b", m, now);
+    }
+    EXPECT_EQ(a.master(), "b");
+    EXPECT_EQ(b.master(), "b");
+    EXPECT_EQ(a.term(), 2u);
+    EXPECT_EQ(b.term(), 2u);
+}
+
 TEST(NodeOptions, EnvironmentOverridesAreValidatedAndNamed) {
     NodeOptions o;
     ::setenv("SKULK_NODE_TIMEOUT_SECONDS", "5", 1);
