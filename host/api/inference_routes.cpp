@@ -230,7 +230,7 @@ int InferenceRoutes::serve(const plugin::LoadedPlugin &adapter, const HttpReques
         }
         if (!conn.receive(frame, std::chrono::milliseconds(100))) {
             const auto now = clock_type::now();
-            if (const std::string gone = runner_gone(target); !gone.empty()) {
+            if (const std::string gone = conn.closed() ? "it closed the connection" : runner_gone(target); !gone.empty()) {
                 log_->warn("request {}: the runner of instance {} went away ({})", command_id, runner.instance_id, gone);
                 return finish_with_error(error_event("The model runner stopped while handling this request (instance " +
                                                          runner.instance_id + "); the request may be retried.",

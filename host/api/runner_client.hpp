@@ -1,12 +1,15 @@
-// The API side of the runner's request protocol (ZeroMQ, one JSON frame per
+// The API side of the runner's request protocol (one JSON frame per
 // message, "v":1; see docs/runner-lifecycle.md "Requests"). Each inference
-// request opens its own DEALER to the rank-0 runner's ROUTER: the API thread
-// that owns the HTTP connection owns the socket too, so output goes runner ->
-// API thread with no hop and no demultiplexing thread. Cancel requests from
-// other threads are flags the owning thread polls (RequestTable).
+// request opens its own connection to the rank-0 runner: a unix:// socket
+// to a runner on this node (common/unix_frames.hpp), a ZeroMQ DEALER to one
+// on another. The API thread that owns the HTTP connection owns that socket
+// too, so output goes runner -> API thread with no hop and no
+// demultiplexing thread. Cancel requests from other threads are flags the
+// owning thread polls (RequestTable).
 #pragma once
 
 #include "cluster/curve.hpp"
+#include "common/unix_frames.hpp"
 
 #include <zmq.hpp>
 
@@ -38,16 +41,32 @@ bool read_event_head(std::string_view frame, RunnerEventHead &head);
 // One request's connection to a runner.
 class RunnerConnection {
 public:
-    // keys: CURVE when the cluster has a secret (runners then accept nothing else).
+    // keys: CURVE when the cluster has a secret (ZeroMQ runners then accept
+    // nothing else; a unix:// socket admits only this user's processes).
     RunnerConnection(zmq::context_t &ctx, const std::string &endpoint,
                      const std::optional<cluster::CurveKeys> &keys = std::nullopt);
-    // One frame; false when ZeroMQ refuses (never blocks longer than 1 s).
+    ~RunnerConnection();
+    RunnerConnection(const RunnerConnection &) = delete;
+    RunnerConnection &operator=(const RunnerConnection &) = delete;
+
+    // One frame; false when it cannot go (never blocks longer than ~1 s). On
+    // a unix:// connection what the socket does not take at once is written
+    // by the next receive()s.
     bool send(std::string_view frame);
-    // Waits up to `timeout` for one frame; false on timeout.
+    // Waits up to `timeout` for one frame; false on timeout or once closed().
     bool receive(std::string &frame, std::chrono::milliseconds timeout);
+    // The runner's end of a unix:// connection closed (it exited or turned
+    // us away): nothing more will come. A ZeroMQ connection never says so.
+    bool closed() const { return closed_; }
 
 private:
-    zmq::socket_t socket_;
+    bool receive_unix(std::string &frame, std::chrono::milliseconds timeout);
+
+    zmq::socket_t socket_;  // ZeroMQ endpoints
+    int unix_fd_ = -1;      // unix:// endpoints
+    unix_frames::FrameReader unix_in_;
+    std::string unix_out_; // framed, not yet taken by the socket
+    bool closed_ = false;
 };
 
 // {"v":1,"op":"generate","command_id":..,"request":<canonical request>}

@@ -22,14 +22,15 @@ IpcServer::IpcServer(zmq::context_t &ctx, const std::string &endpoint, const std
     router_.set(zmq::sockopt::rcvhwm, 0);
     router_.set(zmq::sockopt::linger, 500); // the last events still go out on close
     cluster::secure_server(router_, keys);
-    if (endpoint.rfind("ipc://", 0) == 0) {
-        const std::filesystem::path sock = endpoint.substr(6);
-        std::error_code ec;
-        if (sock.has_parent_path()) std::filesystem::create_directories(sock.parent_path(), ec);
-    }
+    const std::string_view unix_path = unix_frames::path_of(endpoint);
+    std::filesystem::path file(unix_path); // unix:// and ipc:// endpoints are files, maybe in a new folder
+    if (endpoint.rfind("ipc://", 0) == 0) file = endpoint.substr(6);
+    std::error_code ec;
+    if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ec);
     try {
-        router_.bind(endpoint);
-    } catch (const zmq::error_t &e) {
+        if (!unix_path.empty()) unix_.emplace(std::string(unix_path));
+        else router_.bind(endpoint);
+    } catch (const std::exception &e) {
         ::close(wake_fd_);
         throw std::runtime_error("--endpoint " + endpoint + ": cannot bind: " + e.what());
     }
@@ -95,9 +96,12 @@ bool IpcServer::take(std::vector<Command> &out, std::chrono::milliseconds wait) 
 }
 
 bool IpcServer::wait_for_input(std::chrono::milliseconds wait) {
-    zmq::pollitem_t items[] = {{router_.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd_, ZMQ_POLLIN, 0}};
+    poll_items_.clear();
+    poll_items_.push_back({router_.handle(), 0, ZMQ_POLLIN, 0});
+    poll_items_.push_back({nullptr, wake_fd_, ZMQ_POLLIN, 0});
+    if (unix_) unix_->add_poll_items(poll_items_);
     try {
-        return zmq::poll(items, 2, wait) > 0;
+        return zmq::poll(poll_items_, wait) > 0;
     } catch (const zmq::error_t &e) {
         if (e.num() != EINTR) log::get("runner")->error("ipc: {}", e.what());
         return false;
@@ -105,6 +109,14 @@ bool IpcServer::wait_for_input(std::chrono::milliseconds wait) {
 }
 
 void IpcServer::read_frames(bool serving, std::vector<Command> *out) {
+    if (unix_) {
+        unix_frames_.clear();
+        unix_gone_.clear();
+        unix_->service(unix_frames_, unix_gone_);
+        for (const auto &f : unix_frames_) on_client_frame(f.client, f.text, serving, out);
+        if (out)
+            for (auto &client : unix_gone_) out->push_back(Command{Command::Op::client_gone, std::move(client), {}, {}});
+    }
     try {
         for (;;) {
             zmq::message_t identity, frame;
@@ -122,19 +134,19 @@ void IpcServer::read_frames(bool serving, std::vector<Command> *out) {
                 zmq::message_t extra;
                 (void)router_.recv(extra);
             }
-            if (ok) on_client_frame(identity, frame, serving, out);
+            if (ok) on_client_frame(std::string(static_cast<const char *>(identity.data()), identity.size()),
+                                    frame.to_string_view(), serving, out);
         }
     } catch (const zmq::error_t &e) {
         if (e.num() != ETERM) log::get("runner")->error("ipc: {}", e.what());
     }
 }
 
-void IpcServer::on_client_frame(const zmq::message_t &identity, const zmq::message_t &frame, bool serving,
+void IpcServer::on_client_frame(const std::string &client, std::string_view frame, bool serving,
                                 std::vector<Command> *out) {
-    const std::string client(static_cast<const char *>(identity.data()), identity.size());
     ClientMessage msg;
     ProtocolError err;
-    if (!decode_client_message(frame.to_string_view(), msg, err)) {
+    if (!decode_client_message(frame, msg, err)) {
         log::get("runner")->warn("ipc: rejected a message: {}", err.message);
         send(client, error_event(err.command_id, 400, "invalid_request_error", err.message));
         return;
@@ -158,6 +170,10 @@ void IpcServer::on_client_frame(const zmq::message_t &identity, const zmq::messa
 }
 
 void IpcServer::send(const std::string &client, std::string_view event) {
+    if (unix_ && UnixClients::owns(client)) {
+        unix_->send(client, event);
+        return;
+    }
     try {
         router_.send(zmq::buffer(client), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
         router_.send(zmq::buffer(event.data(), event.size()), zmq::send_flags::dontwait);

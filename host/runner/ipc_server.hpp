@@ -1,5 +1,7 @@
-// The runner's ZeroMQ side: a ROUTER socket bound at --endpoint (and at
-// --request-listen), one thread at a time using it.
+// Where the runner's clients reach it: --endpoint, either a ZeroMQ ROUTER
+// (ipc:// or tcp://) or a unix://PATH socket for the API threads of this
+// node (runner/unix_clients.hpp, without ZeroMQ's I/O threads), and the
+// ROUTER at --request-listen for other nodes'. One thread at a time uses them.
 //
 // While the model loads, a thread of its own answers pings ("ready":false)
 // and refuses generates (503). serve() ends that thread and gives the socket
@@ -10,11 +12,13 @@
 // wake-up preempts an engine thread in the middle of a forward pass.
 //
 // A send to a DEALER that is gone (ROUTER_MANDATORY: EHOSTUNREACH) becomes
-// a client_gone command in the next take(), which cancels that client's requests.
+// a client_gone command in the next take(), which cancels that client's
+// requests; so does a unix:// connection that closes.
 #pragma once
 
 #include "cluster/curve.hpp"
 #include "runner/request.hpp"
+#include "runner/unix_clients.hpp"
 
 #include <zmq.hpp>
 
@@ -62,13 +66,16 @@ private:
     // Reads every frame waiting on the socket. serving: commands go to *out;
     // else generates are refused as not ready.
     void read_frames(bool serving, std::vector<Command> *out);
-    void on_client_frame(const zmq::message_t &identity, const zmq::message_t &frame, bool serving,
-                         std::vector<Command> *out);
+    void on_client_frame(const std::string &client, std::string_view frame, bool serving, std::vector<Command> *out);
     // Waits up to `wait` for a frame or a wake(); true when either came.
     bool wait_for_input(std::chrono::milliseconds wait);
     void wake();
 
     zmq::socket_t router_;
+    std::optional<UnixClients> unix_; // with a unix:// endpoint
+    std::vector<zmq::pollitem_t> poll_items_;
+    std::vector<UnixClients::Frame> unix_frames_; // read_frames()' lists, reused
+    std::vector<std::string> unix_gone_;
     int wake_fd_ = -1; // eventfd: stop() and serve() interrupt a wait
     std::atomic<bool> stop_{false}, loading_{false};
     std::vector<Command> gone_; // client_gone commands found by send()

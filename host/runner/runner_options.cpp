@@ -19,7 +19,7 @@ bool parse_runner_args(int argc, const char *const *argv, RunnerOptions &o) {
         ("model", po::value(&model)->required(), "GGUF model file")
         ("backend", po::value(&o.backend)->required(), "compute plugin backend tag (e.g. cpu_blas-cpu)")
         ("plugin-dir", po::value(&plugin_dirs)->composing(), "plugin directory (repeatable)")
-        ("endpoint", po::value(&o.endpoint)->required(), "ZeroMQ endpoint to bind (ipc://... or tcp://...)")
+        ("endpoint", po::value(&o.endpoint)->required(), "where this node's API threads connect: unix://PATH, or a ZeroMQ endpoint (ipc://... or tcp://...)")
         ("instance-id", po::value(&o.instance_id)->required(), "instance id (for logs)")
         ("ctx", po::value(&ctx), "context tokens per sequence (0/absent: the model's training context, at most 4096)")
         ("threads", po::value(&threads), "engine threads (0: all cores)")

@@ -71,7 +71,7 @@ std::string Worker::endpoint_for(const std::filesystem::path &data_dir, const st
     auto path = (data_dir / "runners" / (instance_id + "-r" + std::to_string(rank) + ".sock")).string();
     // A Unix socket path holds at most 107 bytes; a deep data dir falls back to /tmp.
     if (path.size() > 100) path = "/tmp/skulk-" + instance_id + "-r" + std::to_string(rank) + ".sock";
-    return "ipc://" + path;
+    return "unix://" + path; // runner/unix_clients.hpp: no ZeroMQ I/O threads between runner and API thread
 }
 
 struct Worker::Impl {
@@ -232,10 +232,7 @@ struct Worker::Impl {
             managed.emplace(inst.id, std::move(m)); // remembered so it is not retried on every event
             return;
         }
-        m.endpoint = launch.endpoint;
-        // A stale socket file from an earlier daemon would make the bind fail.
-        std::error_code ec;
-        std::filesystem::remove(launch.endpoint.substr(6), ec);
+        m.endpoint = launch.endpoint; // the runner replaces a stale socket file there
 
         SupervisorOptions so;
         so.name = "runner " + inst.id + "/r" + std::to_string(shard.rank);
