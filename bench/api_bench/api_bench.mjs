@@ -21,8 +21,9 @@
 // $SKULK_BENCH_DIR, as bench/engine_bench does), placed through a card in a
 // temp cards dir, so per-token compute dominates. API and skulk-generate
 // runs are interleaved (one of each per rep, same prompt, same length, both
-// on all cores) and the median of the per-rep ratios is reported, so a
-// change in machine load hits both sides of a ratio alike.
+// on all cores, which one goes first alternating) and the median of the
+// per-rep ratios is reported, so a change in machine load hits both sides
+// of a ratio alike.
 //
 // Prints one table; docs/performance.md ("Serving through the API") records a run.
 import { spawn, spawnSync } from 'node:child_process';
@@ -171,21 +172,34 @@ async function main() {
     await oneStream(d.baseUrl, 8); // warm-up
     generateSpeed(); // warm-up: page cache, CPU frequency
     const load0 = loadavg()[0];
-    // Interleaved: each rep runs one API stream, then skulk-generate.
-    const singles = [], gens = [], ratios = [];
+    // Interleaved, one API stream and one skulk-generate run per rep, and
+    // the order alternates: whichever runs second pays for what the first
+    // left behind (skulk-generate's exit frees hundreds of MB), so a fixed
+    // order would bias the ratio. The medians per order show how much.
+    const singles = [], gens = [], ratios = [], byOrder = [[], []];
     for (let i = 0; i < REPS; i++) {
-      const s = await oneStream(d.baseUrl, TOKENS);
-      const g = generateSpeed();
+      const apiFirst = i % 2 === 0;
+      let s, g;
+      if (apiFirst) {
+        s = await oneStream(d.baseUrl, TOKENS);
+        g = generateSpeed();
+      } else {
+        g = generateSpeed();
+        s = await oneStream(d.baseUrl, TOKENS);
+      }
       singles.push(s);
       gens.push(g);
       ratios.push(s.tps / g);
-      console.log(`rep ${i + 1}: API ${s.tps.toFixed(1)} tok/s (${s.tokens} tokens), skulk-generate ${g.toFixed(1)} tok/s, ratio ${(s.tps / g).toFixed(3)}`);
+      byOrder[apiFirst ? 0 : 1].push(s.tps / g);
+      console.log(`rep ${i + 1} (${apiFirst ? 'API first' : 'skulk-generate first'}): API ${s.tps.toFixed(1)} tok/s (${s.tokens} tokens), skulk-generate ${g.toFixed(1)} tok/s, ratio ${(s.tps / g).toFixed(3)}`);
     }
     const load1 = loadavg()[0];
     console.log(`model ${MODEL} (${modelFile}), ${CLIENT} client, ${TOKENS} tokens, ${REPS} interleaved reps; load average ${load0.toFixed(2)} -> ${load1.toFixed(2)}`);
     console.log(`TTFT through the API: median ${median(singles.map((s) => s.ttft)).toFixed(1)} ms`);
     console.log(`decode tok/s: API median ${median(singles.map((s) => s.tps)).toFixed(1)}, skulk-generate median ${median(gens).toFixed(1)}`);
     console.log(`API / skulk-generate: median ratio ${median(ratios).toFixed(3)} (min ${Math.min(...ratios).toFixed(3)}, max ${Math.max(...ratios).toFixed(3)})`);
+    if (byOrder[1].length)
+      console.log(`  by order: API first ${median(byOrder[0]).toFixed(3)} (${byOrder[0].length} reps), skulk-generate first ${median(byOrder[1]).toFixed(3)} (${byOrder[1].length} reps)`);
     if (!SCALING) return;
     console.log('streams | aggregate tok/s | x one stream | median TTFT ms');
     let base = 0;
