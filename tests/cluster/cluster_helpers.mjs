@@ -22,28 +22,49 @@ function portFree(port) {
 }
 
 // A cluster port P with P + 1 also free (a node binds both, see node.hpp).
+// Picked below the kernel's ephemeral range (ip_local_port_range, 32768 and
+// up by default): a port handed out for "any port" (--api-port 0, another
+// test's --cluster-port 0, an outgoing connection) could otherwise take P + 1
+// between this check and the daemon's bind.
 export async function freePortPair() {
   for (let i = 0; i < 200; ++i) {
-    const p = await new Promise((resolve, reject) => {
-      const s = createServer();
-      s.once('error', reject);
-      s.listen(0, '0.0.0.0', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-    });
-    if (p < 65000 && (await portFree(p + 1))) return p;
+    const p = 20000 + 2 * Math.floor(Math.random() * 6000);
+    if ((await portFree(p)) && (await portFree(p + 1))) return p;
   }
-  throw new Error('no free port pair');
+  throw new Error('no free port pair between 20000 and 32000');
 }
 
 export const uniqueNamespace = (tag) => `test-${tag}-${randomUUID().slice(0, 8)}`;
 
 export const endpoint = (port) => `tcp://127.0.0.1:${port}`;
 
-// Starts one daemon per entry of `ports` at the same instant; each one gets
-// every other port as a bootstrap peer (or the `bootstrap` list when given).
-export async function startCluster({ n, ns, env = {}, args = [], bootstrap } = {}) {
+// `n` port pairs, none overlapping another.
+export async function freePortPairs(n) {
   const ports = [];
-  for (let i = 0; i < n; ++i) ports.push(await freePortPair());
-  return Promise.all(ports.map((port, i) => {
+  while (ports.length < n) {
+    const p = await freePortPair();
+    if (!ports.some((q) => Math.abs(q - p) < 2)) ports.push(p);
+  }
+  return ports;
+}
+
+// Runs every start (a function returning startDaemon's promise) at once. If
+// one fails, the daemons that did start are stopped before its error is
+// thrown: one left running would keep the test process alive until ctest's
+// timeout.
+export async function startAll(starts) {
+  const started = await Promise.allSettled(starts.map((start) => start()));
+  const failed = started.find((r) => r.status === 'rejected');
+  if (!failed) return started.map((r) => r.value);
+  await stopAll(started.filter((r) => r.status === 'fulfilled').map((r) => r.value));
+  throw failed.reason;
+}
+
+// Starts n daemons at the same instant, each on its own port pair; each one
+// gets every other port as a bootstrap peer (or the `bootstrap` list when given).
+export async function startCluster({ n, ns, env = {}, args = [], bootstrap } = {}) {
+  const ports = await freePortPairs(n);
+  return startAll(ports.map((port, i) => () => {
     const peers = bootstrap ?? ports.filter((_, j) => j !== i).map(endpoint);
     const a = ['--cluster-port', String(port), ...args];
     if (peers.length) a.push('--bootstrap-peers', peers.join(','));

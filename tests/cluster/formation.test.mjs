@@ -1,7 +1,7 @@
 // Cluster formation: real daemons on loopback, bootstrap peers, one master.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDaemon, startCluster, uniqueNamespace, waitForAgreement, stopAll, diag, state, endpoint, waitFor } from './cluster_helpers.mjs';
+import { startDaemon, startCluster, startAll, freePortPairs, uniqueNamespace, waitForAgreement, stopAll, diag, state, endpoint, waitFor } from './cluster_helpers.mjs';
 
 test('3 daemons started at the same instant elect one master within seconds', async () => {
   const started = Date.now();
@@ -103,9 +103,8 @@ test('an instance placed through any node appears in every /state; /events lists
 
 test('--force-master wins the election whatever the other keys are', async () => {
   const ns = uniqueNamespace('forced');
-  const { freePortPair } = await import('./cluster_helpers.mjs');
-  const ports = [await freePortPair(), await freePortPair(), await freePortPair()];
-  const ds = await Promise.all(ports.map((p, i) => startDaemon({
+  const ports = await freePortPairs(3);
+  const ds = await startAll(ports.map((p, i) => () => startDaemon({
     env: { SKULK_NAMESPACE: ns },
     args: ['--cluster-port', String(p), '--bootstrap-peers', ports.filter((_, j) => j !== i).map(endpoint).join(','),
       ...(i === 1 ? ['--force-master'] : [])],

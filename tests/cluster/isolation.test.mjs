@@ -1,7 +1,7 @@
 // Namespaces and the cluster secret keep fleets apart.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDaemon, startCluster, uniqueNamespace, waitForAgreement, stopAll, diag, state, endpoint, freePortPair, waitFor } from './cluster_helpers.mjs';
+import { startDaemon, startCluster, uniqueNamespace, waitForAgreement, stopAll, diag, state, endpoint, freePortPair, freePortPairs, startAll, waitFor } from './cluster_helpers.mjs';
 
 const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -11,9 +11,9 @@ test('two namespaces on one host never mix, even when they dial each other and b
   const env = { SKULK_BEACONS: '1', SKULK_BEACON_PORT: beaconPort };
   const a = await startCluster({ n: 2, ns: uniqueNamespace('a'), env });
   // b dials a's nodes as well as its own.
-  const bPorts = [await freePortPair(), await freePortPair()];
+  const bPorts = await freePortPairs(2);
   const nsB = uniqueNamespace('b');
-  const b = await Promise.all(bPorts.map((p, i) => startDaemon({
+  const b = await startAll(bPorts.map((p, i) => () => startDaemon({
     env: { ...env, SKULK_NAMESPACE: nsB },
     args: ['--cluster-port', String(p), '--bootstrap-peers',
       [endpoint(bPorts[1 - i]), endpoint(a[0].clusterPort), endpoint(a[1].clusterPort)].join(',')],
@@ -77,7 +77,7 @@ test('UDP beacons alone form a cluster of one namespace', async (t) => {
   const lan = Object.values(networkInterfaces()).flat().some((i) => i && i.family === 'IPv4' && !i.internal);
   if (!lan) return t.skip('no non-loopback IPv4 interface for broadcast');
   const env = { SKULK_BEACONS: '1', SKULK_BEACON_PORT: String(await freePortPair()), SKULK_NAMESPACE: uniqueNamespace('beacon') };
-  const ds = await Promise.all([startDaemon({ env }), startDaemon({ env })]);
+  const ds = await startAll([() => startDaemon({ env }), () => startDaemon({ env })]);
   try {
     await waitForAgreement(ds, { timeoutMs: 15000 });
   } finally {

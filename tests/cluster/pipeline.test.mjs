@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startDaemon, waitFor, buildDir, sourceDir } from '../harness/daemon.mjs';
-import { freePortPair, uniqueNamespace, endpoint, waitForAgreement, stopAll, state } from './cluster_helpers.mjs';
+import { freePortPairs, startAll, uniqueNamespace, endpoint, waitForAgreement, stopAll, state } from './cluster_helpers.mjs';
 
 const shared = process.env.SKULK_SHARED_DIR || resolve(sourceDir, '..', 'shared');
 const runnerBuilt = existsSync(join(buildDir, 'bin', 'skulk-runner'));
@@ -36,9 +36,8 @@ function cardsDir() {
 async function startNodes(n, envs = []) {
   const ns = uniqueNamespace('pipe');
   const cards = cardsDir();
-  const ports = [];
-  for (let i = 0; i < n; ++i) ports.push(await freePortPair());
-  const ds = await Promise.all(ports.map((port, i) => startDaemon({
+  const ports = await freePortPairs(n);
+  const ds = await startAll(ports.map((port, i) => () => startDaemon({
     args: ['--cluster-port', String(port), '--cards-dir', cards,
       '--bootstrap-peers', ports.filter((_, j) => j !== i).map(endpoint).join(',')],
     env: { SKULK_NAMESPACE: ns, SKULK_BEACONS: '0', ...(envs[i] || {}) },

@@ -6,16 +6,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDaemon as startPlainDaemon } from '../harness/daemon.mjs';
-import { startDaemon, freePortPair, uniqueNamespace, waitForAgreement, stopAll, state, endpoint, waitFor } from './cluster_helpers.mjs';
+import { startDaemon, freePortPairs, startAll, uniqueNamespace, waitForAgreement, stopAll, state, endpoint, waitFor } from './cluster_helpers.mjs';
 
 const GB = 1e9;
 const FLOOR = 256 * 1024 * 1024;
 
 // One daemon per entry of `envs` (its own telemetry overrides), all peers of each other.
 async function startNodes(ns, envs) {
-  const ports = [];
-  for (let i = 0; i < envs.length; ++i) ports.push(await freePortPair());
-  return Promise.all(ports.map((port, i) => startDaemon({
+  const ports = await freePortPairs(envs.length);
+  return startAll(ports.map((port, i) => () => startDaemon({
     args: ['--cluster-port', String(port), '--bootstrap-peers', ports.filter((_, j) => j !== i).map(endpoint).join(',')],
     env: { SKULK_NAMESPACE: ns, SKULK_BEACONS: '0', ...envs[i] },
   })));

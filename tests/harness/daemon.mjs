@@ -181,14 +181,17 @@ export async function startDaemon({ args = [], env = {}, dataDir, ready, timeout
   });
   died.catch(() => {}); // only observed through the race below
   try {
+    // Each wait also ends when the process has exited (`died` has then
+    // failed the race already), so no poll outlives a daemon that died.
     await Promise.race([died, waitFor(() => {
+      if (d.exited) return true;
       const r = d.readRuntime();
       if (!r || r.pid !== d.pid || (ready && !ready(r))) return null;
       d.runtime = r;
       return r;
     }, { timeoutMs, what: `${join(dataDir, 'runtime.json')} of pid ${d.pid}` })]);
     if (!args.includes('--no-api'))
-      await Promise.race([died, waitFor(async () => (await d.get('/healthz', { timeoutMs: 2000 })).status === 200,
+      await Promise.race([died, waitFor(async () => d.exited || (await d.get('/healthz', { timeoutMs: 2000 })).status === 200,
         { timeoutMs, what: 'GET /healthz' })]);
   } catch (e) {
     await d.stop({ signal: 'SIGKILL' });
