@@ -6,21 +6,23 @@
 // (all completion tokens / wall time from send to the last done), and that
 // aggregate as a multiple of the first level's (batching's gain, same run).
 // --ctx sizes the runner's KV cache (n_seq_max x ctx slots): lower it for
-// big models at 64 streams.
+// big models at 64 streams. Each stream has its own connection to the
+// runner's unix:// socket, as each request of the daemon's API threads does.
+#include "common/unix_frames.hpp"
 #include "model/gguf.hpp"
 #include "model/vocab.hpp"
 
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
-#include <zmq.hpp>
 
 #include <chrono>
 #include <csignal>
 #include <fcntl.h>
+#include <poll.h>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
-#include <map>
+#include <vector>
 #include <sstream>
 #include <sys/wait.h>
 #include <thread>
@@ -53,11 +55,26 @@ double generate_decode_tps(const fs::path &bin, const std::string &model, int th
     return json::parse(out).at("decode_tokens_per_s").get<double>();
 }
 
+// One stream's connection to the runner's unix:// socket, as each request
+// of the daemon's API threads has one.
 struct Stream {
+    int fd = -1;
+    skulk::unix_frames::FrameReader in;
     clk::time_point first, done;
     int tokens = 0;
     bool ended = false;
 };
+
+// Writes one whole frame (blocking up to ~1 s a round while the runner reads).
+bool send_frame(int fd, const std::string &payload) {
+    std::string out;
+    skulk::unix_frames::append_frame(out, payload);
+    while (skulk::unix_frames::write_some(fd, out) && !out.empty()) {
+        pollfd p{fd, POLLOUT, 0};
+        if (::poll(&p, 1, 1000) <= 0) return false;
+    }
+    return out.empty();
+}
 
 } // namespace
 
@@ -98,7 +115,8 @@ int main(int argc, char **argv) {
 
     char dir[] = "/tmp/runner-bench-XXXXXX";
     if (!mkdtemp(dir)) return 1;
-    const std::string endpoint = std::string("ipc://") + dir + "/r0.sock";
+    const std::string path = std::string(dir) + "/r0.sock";
+    const std::string endpoint = "unix://" + path; // what the worker gives a runner
     const pid_t pid = fork();
     if (pid == 0) {
         const std::string exe = (bin / "skulk-runner").string(), plugins = (bin / "plugins").string();
@@ -110,55 +128,74 @@ int main(int argc, char **argv) {
               th.c_str(), "--n-seq-max", seqs.c_str(), "--verbose=-1", static_cast<char *>(nullptr));
         _exit(127);
     }
-    zmq::context_t ctx;
-    zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
-    dealer.set(zmq::sockopt::linger, 0);
-    dealer.connect(endpoint);
     // Ready: ping until the runner says so.
     for (bool ready = false; !ready;) {
         if (waitpid(pid, nullptr, WNOHANG) == pid) {
             std::fprintf(stderr, "runner_bench: skulk-runner exited before it was ready\n");
             return 1;
         }
-        dealer.send(zmq::buffer(std::string(R"({"v":1,"op":"ping"})")), zmq::send_flags::none);
-        zmq::pollitem_t it{dealer.handle(), 0, ZMQ_POLLIN, 0};
-        if (zmq::poll(&it, 1, std::chrono::milliseconds(200)) > 0) {
-            zmq::message_t m;
-            (void)dealer.recv(m);
-            ready = json::parse(m.to_string_view()).value("ready", false);
+        Stream probe;
+        probe.fd = skulk::unix_frames::connect_to(path);
+        if (probe.fd < 0 || !send_frame(probe.fd, R"({"v":1,"op":"ping"})")) {
+            if (probe.fd >= 0) ::close(probe.fd);
+            std::this_thread::sleep_for(std::chrono::milliseconds(100)); // not bound yet
+            continue;
         }
+        std::string_view frame;
+        for (int tries = 0; tries < 20 && !probe.in.next(frame); ++tries) {
+            pollfd p{probe.fd, POLLIN, 0};
+            if (::poll(&p, 1, 100) > 0 && probe.in.fill(probe.fd) == skulk::unix_frames::FrameReader::Fill::closed) break;
+        }
+        if (!frame.empty()) ready = json::parse(frame).value("ready", false);
+        ::close(probe.fd);
     }
     double first_aggregate = 0;
     for (int level : levels) {
-        std::map<std::string, Stream> streams;
+        std::vector<Stream> streams(level);
         const auto t0 = clk::now();
         for (int i = 0; i < level; ++i) {
             const std::string id = "b" + std::to_string(level) + "-" + std::to_string(i);
             json req = {{"kind", "completion"}, {"model", "m"},  {"prompt", prompt},  {"stream", true},
                         {"stream_include_usage", false}, {"max_tokens", n}, {"temperature", 0}, {"logit_bias", bias}};
-            dealer.send(zmq::buffer(json{{"v", 1}, {"op", "generate"}, {"command_id", id}, {"request", req}}.dump()),
-                        zmq::send_flags::none);
-            streams[id];
+            streams[i].fd = skulk::unix_frames::connect_to(path);
+            if (streams[i].fd < 0 ||
+                !send_frame(streams[i].fd, json{{"v", 1}, {"op", "generate"}, {"command_id", id}, {"request", req}}.dump())) {
+                std::fprintf(stderr, "runner_bench: cannot send a request to %s\n", endpoint.c_str());
+                return 1;
+            }
         }
+        std::vector<pollfd> fds;
         for (int open = level; open > 0;) {
-            zmq::message_t m;
-            (void)dealer.recv(m);
+            fds.clear();
+            for (const Stream &s : streams) fds.push_back({s.ended ? -1 : s.fd, POLLIN, 0});
+            if (::poll(fds.data(), fds.size(), 10000) <= 0) break; // the runner hangs: the failed streams say so
             const auto now = clk::now();
-            const json e = json::parse(m.to_string_view());
-            Stream &s = streams[e.value("command_id", "")];
-            const std::string type = e.value("type", "");
-            if (type == "delta" && s.first == clk::time_point{}) s.first = now;
-            if (type == "done" || type == "error") {
-                s.done = now;
-                s.ended = true;
-                s.tokens = type == "done" ? e.at("usage").at("completion_tokens").get<int>() : 0;
-                --open;
+            for (size_t i = 0; i < streams.size(); ++i) {
+                Stream &s = streams[i];
+                if (!fds[i].revents) continue;
+                const bool closed = s.in.fill(s.fd) == skulk::unix_frames::FrameReader::Fill::closed;
+                std::string_view frame;
+                while (!s.ended && s.in.next(frame)) {
+                    const json e = json::parse(frame);
+                    const std::string type = e.value("type", "");
+                    if (type == "delta" && s.first == clk::time_point{}) s.first = now;
+                    if (type == "done" || type == "error") {
+                        s.done = now;
+                        s.ended = true;
+                        s.tokens = type == "done" ? e.at("usage").at("completion_tokens").get<int>() : 0;
+                    }
+                }
+                if (closed && !s.ended) s.ended = true; // the runner went away: no tokens
+                if (s.ended) {
+                    ::close(s.fd);
+                    --open;
+                }
             }
         }
         const auto t1 = clk::now();
         double per_stream = 0;
         int total = 0, timed = 0, failed = 0;
-        for (auto &[id, s] : streams) {
+        for (const Stream &s : streams) {
             total += s.tokens;
             failed += s.tokens == 0;
             // a stream that failed, or whose deltas all arrived at once, has no decode rate
