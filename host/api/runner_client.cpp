@@ -118,7 +118,7 @@ bool RunnerConnection::receive_unix(std::string &frame, std::chrono::millisecond
 
 bool RunnerConnection::receive(std::string &frame, std::chrono::milliseconds timeout) {
     if (unix_fd_ >= 0) return receive_unix(frame, timeout);
-    if (closed_) return false;
+    if (closed_) return false; // a unix:// runner that was not there to connect to
     zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
     if (zmq::poll(&item, 1, timeout) <= 0) return false;
     zmq::message_t msg;

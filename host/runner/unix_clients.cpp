@@ -63,18 +63,21 @@ void UnixClients::close(std::map<std::string, Connection>::iterator it, std::vec
 void UnixClients::service(std::vector<Frame> &frames, std::vector<std::string> &gone) {
     // One poll() tells which sockets have something, instead of a read() on
     // every connection at every scheduler step.
-    poll_fds_.clear();
-    poll_fds_.push_back({listen_fd_, POLLIN, 0});
-    for (const auto &[id, c] : connections_) poll_fds_.push_back({c.fd, short(POLLIN | (c.out.empty() ? 0 : POLLOUT)), 0});
-    if (::poll(poll_fds_.data(), poll_fds_.size(), 0) < 0) return; // EINTR: the next take() comes soon
+    poll_items_.clear();
+    add_poll_items(poll_items_);
+    try {
+        zmq::poll(poll_items_, std::chrono::milliseconds(0));
+    } catch (const zmq::error_t &) {
+        return; // EINTR: the next take() comes soon
+    }
 
     size_t i = 1;
     for (auto it = connections_.begin(); it != connections_.end(); ++i) {
         Connection &c = it->second;
-        const short ready = poll_fds_[i].revents;
+        const short ready = poll_items_[i].revents; // a hang-up reads as ZMQ_POLLERR
         bool alive = !c.failed;
-        if (alive && (ready & POLLOUT)) alive = unix_frames::write_some(c.fd, c.out);
-        if (alive && (ready & (POLLIN | POLLHUP | POLLERR))) {
+        if (alive && (ready & ZMQ_POLLOUT)) alive = unix_frames::write_some(c.fd, c.out);
+        if (alive && (ready & (ZMQ_POLLIN | ZMQ_POLLERR))) {
             alive = c.in.fill(c.fd) != unix_frames::FrameReader::Fill::closed;
             std::string_view frame;
             while (c.in.next(frame)) frames.push_back(Frame{it->first, std::string(frame)});
@@ -82,7 +85,7 @@ void UnixClients::service(std::vector<Frame> &frames, std::vector<std::string> &
         if (alive) ++it;
         else close(it++, gone);
     }
-    if (poll_fds_[0].revents & POLLIN) accept_all(); // after the loop: new ones are not in poll_fds_
+    if (poll_items_[0].revents & ZMQ_POLLIN) accept_all(); // after the loop: new ones are not in poll_items_
 }
 
 void UnixClients::send(const std::string &client, std::string_view frame) {

@@ -6,7 +6,6 @@
 
 #include "common/unix_frames.hpp"
 
-#include <poll.h>
 #include <zmq.hpp>
 
 #include <cstdint>
@@ -57,7 +56,7 @@ private:
     uint64_t file_inode_ = 0; // of the socket file at path_, to remove only ours
     uint64_t serial_ = 0;
     std::map<std::string, Connection> connections_; // by client id
-    std::vector<pollfd> poll_fds_; // service()'s, reused
+    std::vector<zmq::pollitem_t> poll_items_; // service()'s, reused
     std::string scratch_; // a frame being written when nothing waits before it
 };
 
