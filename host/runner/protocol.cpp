@@ -3,6 +3,7 @@
 #include "runner/logprobs.hpp"
 
 #include <nlohmann/json.hpp>
+#include <skulk/json_text.hpp>
 
 #include <cmath>
 
@@ -226,9 +227,16 @@ std::string start_event(const std::string &command_id, int32_t prompt_tokens) {
 std::string keepalive_event(const std::string &command_id) { return dump(base("keepalive", command_id)); }
 
 void delta_event(const std::string &command_id, std::string_view text, std::string &out) {
-    json j = base("delta", command_id);
-    j["text"] = text;
-    out = dump(j);
+    // Once per token, into the sequence's reused buffer: no JSON DOM, so no
+    // allocation once warm. The bytes are what dump(base(...)) would write
+    // (keys in nlohmann's sorted order, the same U+FFFD replacement).
+    out.assign(R"({"command_id":)");
+    append_json_string(out, command_id);
+    out += R"(,"text":)";
+    append_json_string(out, text);
+    out += R"(,"type":"delta","v":)";
+    out += std::to_string(kProtocolVersion);
+    out += '}';
 }
 
 void delta_event(const std::string &command_id, std::string_view text, std::string_view logprobs, std::string &out) {

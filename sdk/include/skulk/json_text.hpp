@@ -12,8 +12,10 @@
 namespace skulk {
 
 // Appends "text" (with the quotes) to out. Bytes that are not valid UTF-8 (a
-// token that splits a multi-byte character) become U+FFFD, so the output is
-// always valid JSON.
+// token that splits a multi-byte character) become U+FFFD, one per maximal
+// ill-formed subpart (Unicode's recommended practice, and what
+// nlohmann::json's dump with error_handler_t::replace writes), so the output
+// is always valid JSON and the same as that dump's.
 inline void append_json_string(std::string &out, std::string_view text) {
     static constexpr char hex[] = "0123456789abcdef";
     out.push_back('"');
@@ -42,27 +44,22 @@ inline void append_json_string(std::string &out, std::string_view text) {
             ++i;
             continue;
         }
-        // Length and first-byte bounds of a well-formed UTF-8 sequence.
+        // A well-formed sequence's length, and the range its second byte
+        // must fall in (narrower after E0, ED, F0 and F4: that excludes
+        // overlong forms, surrogates and values past U+10FFFF).
         size_t len = 0;
-        uint32_t cp = 0;
-        if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
-        else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; }
-        else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
-        bool ok = len != 0 && i + len <= n;
-        for (size_t k = 1; ok && k < len; ++k) {
-            if ((p[i + k] & 0xC0) != 0x80) ok = false;
-            else cp = (cp << 6) | (p[i + k] & 0x3F);
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF) len = 2;
+        else if (c >= 0xE0 && c <= 0xEF) { len = 3; lo = c == 0xE0 ? 0xA0 : 0x80; hi = c == 0xED ? 0x9F : 0xBF; }
+        else if (c >= 0xF0 && c <= 0xF4) { len = 4; lo = c == 0xF0 ? 0x90 : 0x80; hi = c == 0xF4 ? 0x8F : 0xBF; }
+        size_t good = 1; // bytes from i that can still start a well-formed sequence
+        for (; len != 0 && good < len && i + good < n; ++good) {
+            const unsigned char b = p[i + good];
+            if (good == 1 ? (b < lo || b > hi) : (b & 0xC0) != 0x80) break;
         }
-        // Overlong forms, surrogates and values past U+10FFFF are invalid.
-        if (ok && ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF))))
-            ok = false;
-        if (ok) {
-            out.append(text.data() + i, len);
-            i += len;
-        } else {
-            out += "\xEF\xBF\xBD";
-            ++i;
-        }
+        if (len != 0 && good == len) out.append(text.data() + i, len);
+        else out += "\xEF\xBF\xBD";
+        i += good;
     }
     out.push_back('"');
 }

@@ -2,7 +2,6 @@
 #include "runner/logprobs.hpp"
 #include "runner/protocol.hpp"
 
-#include <skulk/json_text.hpp>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -38,18 +37,6 @@ TEST(RunnerLogprobs, TopLogitsAreTheBestInOrderTiesByLowerId) {
     EXPECT_TRUE(top.empty());
     top_logits(row.data(), 6, 20, top); // more than the vocabulary
     EXPECT_EQ(top.size(), 6u);
-}
-
-TEST(RunnerLogprobs, JsonStringsAreValidEvenForPartialUtf8) {
-    for (const std::string s : {std::string("plain \"q\" \\ \n\t"), std::string("\xE2\x82"), std::string("a\xFF" "b"),
-                                std::string("\x01\x1f"), std::string("h\xC3\xA9")}) {
-        std::string out;
-        skulk::append_json_string(out, s);
-        const json j = json::parse(out); // throws on invalid JSON or UTF-8
-        ASSERT_TRUE(j.is_string()) << out;
-        if (s == "h\xC3\xA9") EXPECT_EQ(j.get<std::string>(), s);
-        if (s == "a\xFF" "b") EXPECT_EQ(j.get<std::string>(), "a\xEF\xBF\xBD" "b");
-    }
 }
 
 TEST(RunnerLogprobs, ProtocolReadsLogprobsAndNamesBadFields) {

@@ -7,6 +7,22 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+// Counts heap allocations (in this whole test binary) so a test can assert
+// that the per-token event makes none.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete" // malloc/free pairs are matched here
+static std::atomic<long> g_allocs{0};
+void *operator new(std::size_t n) {
+    ++g_allocs;
+    if (void *p = std::malloc(n ? n : 1)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void *p) noexcept { std::free(p); }
+void operator delete(void *p, std::size_t) noexcept { std::free(p); }
+
 namespace skulk::runner {
 namespace {
 
@@ -110,9 +126,25 @@ TEST(RunnerProtocol, EventsCarryVersionTypeAndId) {
     EXPECT_EQ(err.at("status"), 400);
     EXPECT_EQ(json::parse(error_event("c", 500, "engine_error", "x")).at("retryable"), true);
     EXPECT_EQ(json::parse(pong_event(false)), json({{"v", 1}, {"type", "pong"}, {"ready", false}}));
-    // Invalid UTF-8 in generated text never breaks the frame.
-    delta_event("c", std::string("\xff"), buf);
-    EXPECT_TRUE(json::accept(buf)) << buf;
+    // The delta is written without a DOM: byte for byte what the DOM's dump
+    // writes, and invalid UTF-8 in generated text never breaks the frame.
+    for (const std::string &text : {std::string("a\"b\n"), std::string("\xff"), std::string("x\xE2\x82"),
+                                   std::string("caf\xC3\xA9 \x01"), std::string()}) {
+        delta_event("cmd-1", text, buf);
+        EXPECT_EQ(buf, json({{"v", 1}, {"type", "delta"}, {"command_id", "cmd-1"}, {"text", text}})
+                           .dump(-1, ' ', false, json::error_handler_t::replace));
+        EXPECT_TRUE(json::accept(buf)) << buf;
+    }
+}
+
+TEST(RunnerProtocol, DeltaEventAllocatesNothingOnceItsBufferIsWarm) {
+    const std::string command_id = "cmd-0123456789abcdef01234567";
+    std::string buf;
+    delta_event(command_id, std::string(64, 'x'), buf); // warm: the longest event below
+    const long before = g_allocs.load();
+    for (const char *text : {"Once", " upon", " a\n", "\"time\"", "caf\xC3\xA9", "\xE2\x82", ""})
+        delta_event(command_id, text, buf);
+    EXPECT_EQ(g_allocs.load(), before);
 }
 
 } // namespace
