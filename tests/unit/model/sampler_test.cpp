@@ -1,27 +1,14 @@
 // Sampler and StopMatcher behaviour. Expected frequencies are computed from
 // the softmax definitions in the test, not copied from the implementation.
 #include "model/sampler.hpp"
+#include "unit/heap_allocations.hpp"
 
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <cmath>
-#include <cstdlib>
 #include <map>
-#include <new>
 
 using namespace skulk::model;
-
-// Counts heap allocations so the test can assert the hot path makes none.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete" // malloc/free pairs are matched here
-static std::atomic<long> g_allocs{0};
-void *operator new(std::size_t n) {
-    ++g_allocs;
-    if (void *p = std::malloc(n ? n : 1)) return p;
-    throw std::bad_alloc();
-}
-void operator delete(void *p) noexcept { std::free(p); }
-void operator delete(void *p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 SamplingParams plain(float temp = 1.0f) {
@@ -218,15 +205,15 @@ TEST(Sampler, NoAllocationPerToken) {
     p.seed = 1;
     Sampler s(p, l.size());
     s.accept(s.sample(l.data())); // warm
-    long before = g_allocs.load();
+    long before = skulk::testing::heap_allocations();
     for (int i = 0; i < 100; ++i) s.accept(s.sample(l.data()));
-    EXPECT_EQ(g_allocs.load(), before);
+    EXPECT_EQ(skulk::testing::heap_allocations(), before);
     SamplingParams g = plain(0.0f);
     g.top_p = 0.9f;
     Sampler full(g, l.size());
-    before = g_allocs.load();
+    before = skulk::testing::heap_allocations();
     for (int i = 0; i < 10; ++i) full.accept(full.sample(l.data()));
-    EXPECT_EQ(g_allocs.load(), before);
+    EXPECT_EQ(skulk::testing::heap_allocations(), before);
 }
 
 TEST(StopMatcher, FindsStopsAcrossTokens) {

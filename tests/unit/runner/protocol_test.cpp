@@ -2,26 +2,11 @@
 // canonical requests decode into the scheduler's C++ types, and the events
 // carry v, type and command_id.
 #include "runner/protocol.hpp"
+#include "unit/heap_allocations.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <gtest/gtest.h>
-
-#include <atomic>
-#include <cstdlib>
-#include <new>
-
-// Counts heap allocations (in this whole test binary) so a test can assert
-// that the per-token event makes none.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete" // malloc/free pairs are matched here
-static std::atomic<long> g_allocs{0};
-void *operator new(std::size_t n) {
-    ++g_allocs;
-    if (void *p = std::malloc(n ? n : 1)) return p;
-    throw std::bad_alloc();
-}
-void operator delete(void *p) noexcept { std::free(p); }
-void operator delete(void *p, std::size_t) noexcept { std::free(p); }
 
 namespace skulk::runner {
 namespace {
@@ -141,10 +126,10 @@ TEST(RunnerProtocol, DeltaEventAllocatesNothingOnceItsBufferIsWarm) {
     const std::string command_id = "cmd-0123456789abcdef01234567";
     std::string buf;
     delta_event(command_id, std::string(64, 'x'), buf); // warm: the longest event below
-    const long before = g_allocs.load();
+    const long before = skulk::testing::heap_allocations();
     for (const char *text : {"Once", " upon", " a\n", "\"time\"", "caf\xC3\xA9", "\xE2\x82", ""})
         delta_event(command_id, text, buf);
-    EXPECT_EQ(g_allocs.load(), before);
+    EXPECT_EQ(skulk::testing::heap_allocations(), before);
 }
 
 } // namespace
