@@ -13,6 +13,12 @@
 // per token takes cores from the engine; node's http stack costs several
 // times what the host spends per token, so `native` is the one that
 // measures the host's overhead (docs/performance.md "Serving through the API").
+// With `native` each rep also runs the client as SCHED_IDLE (`--sched-idle`):
+// it then gets a core only when the engine leaves one free, as if it ran on
+// another machine, so that ratio leaves the client's own CPU out and the
+// normal-priority one keeps it in. Both are printed, each with a bootstrap
+// interval of its median, and the CPU per token of the client (its
+// getrusage) and of the daemon (its threads' /proc schedstat run time).
 //
 // Without --synth: the bundled stories260k, where a token costs ~0.25 ms of
 // compute, the order of the per-token costs outside the engine, so the
@@ -20,14 +26,14 @@
 // model of that shape (random weights, real sizes; cached in
 // $SKULK_BENCH_DIR, as bench/engine_bench does), placed through a card in a
 // temp cards dir, so per-token compute dominates. API and skulk-generate
-// runs are interleaved (one of each per rep, same prompt, same length, both
-// on all cores, which one goes first alternating) and the median of the
+// runs are interleaved (one of each per rep, same prompt, same length, all
+// on all cores, the order rotating from rep to rep) and the median of the
 // per-rep ratios is reported, so a change in machine load hits both sides
 // of a ratio alike.
 //
 // Prints one table; docs/performance.md ("Serving through the API") records a run.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -78,9 +84,39 @@ function prepareModel() {
 const model = prepareModel();
 const modelFile = model.file;
 
+const LABEL = { A: '(client competing)', I: '(client SCHED_IDLE)' };
+
+// CPU time (ns) the daemon's threads have run, from /proc/<pid>/task/*/schedstat.
+function daemonCpuNs(pid) {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch { /* the thread ended meanwhile */ }
+  }
+  return ns;
+}
+
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
+}
+
+// A 95% bootstrap interval of the median (2000 resamples, fixed seed so a
+// rerun on the same numbers prints the same interval): how far the median of
+// this many noisy reps can be trusted, for judging a target such as "within
+// 5 %" (its lower end above 0.95) rather than one median.
+function medianInterval(xs) {
+  let seed = 0x5eed;
+  const rand = () => { // mulberry32
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const meds = Array.from({ length: 2000 }, () => median(xs.map(() => xs[Math.floor(rand() * xs.length)])))
+    .sort((a, b) => a - b);
+  return [meds[Math.floor(meds.length * 0.025)], meds[Math.floor(meds.length * 0.975)]];
 }
 
 // skulk-generate's own decode speed for the same prompt and length (ignore-eos: exactly TOKENS).
@@ -97,13 +133,16 @@ const streamBody = (maxTokens) => JSON.stringify({ model: MODEL, prompt: PROMPT,
   stream: true, stream_options: { include_usage: true } });
 
 // One streamed completion over its own connection: TTFT (ms), decode tok/s
-// after the first read that carried text, tokens.
-const oneStream = (base, maxTokens) => (CLIENT === 'native' ? nativeStream : nodeStream)(base, maxTokens);
+// after the first read that carried text, tokens (and, native, the client's
+// CPU per token). idle: the native client runs as SCHED_IDLE.
+const oneStream = (base, maxTokens, idle = false) =>
+  (CLIENT === 'native' ? nativeStream(base, maxTokens, idle) : nodeStream(base, maxTokens));
 
-function nativeStream(base, maxTokens) {
+function nativeStream(base, maxTokens, idle) {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(join(buildDir, 'bin', 'api_stream_client'), [`${base}/v1/completions`, streamBody(maxTokens)]);
+    const child = spawn(join(buildDir, 'bin', 'api_stream_client'),
+      [...(idle ? ['--sched-idle'] : []), `${base}/v1/completions`, streamBody(maxTokens)]);
     let out = '', err = '';
     child.stdout.on('data', (c) => (out += c));
     child.stderr.on('data', (c) => (err += c));
@@ -111,7 +150,8 @@ function nativeStream(base, maxTokens) {
     child.on('close', (code) => {
       if (code !== 0) return reject(new Error(`api_stream_client: ${err}`));
       const r = JSON.parse(out);
-      resolve({ ttft: r.ttft_ms, tps: r.decode_tokens_per_s, tokens: r.tokens, ms: performance.now() - t0 });
+      resolve({ ttft: r.ttft_ms, tps: r.decode_tokens_per_s, tokens: r.tokens, ms: performance.now() - t0,
+        clientCpuUs: r.cpu_us_per_token });
     });
   });
 }
@@ -172,34 +212,46 @@ async function main() {
     await oneStream(d.baseUrl, 8); // warm-up
     generateSpeed(); // warm-up: page cache, CPU frequency
     const load0 = loadavg()[0];
-    // Interleaved, one API stream and one skulk-generate run per rep, and
-    // the order alternates: whichever runs second pays for what the first
+    // Per rep: skulk-generate (G), an API stream read by a normal client (A)
+    // and, native, one read by a SCHED_IDLE client (I). The order rotates
+    // from rep to rep: whichever runs after another pays for what that one
     // left behind (skulk-generate's exit frees hundreds of MB), so a fixed
-    // order would bias the ratio. The medians per order show how much.
-    const singles = [], gens = [], ratios = [], byOrder = [[], []];
+    // order would bias the ratios.
+    const kinds = CLIENT === 'native' ? ['G', 'A', 'I'] : ['G', 'A'];
+    const runs = { G: [], A: [], I: [] }, ratios = { A: [], I: [] }, daemonUs = [];
     for (let i = 0; i < REPS; i++) {
-      const apiFirst = i % 2 === 0;
-      let s, g;
-      if (apiFirst) {
-        s = await oneStream(d.baseUrl, TOKENS);
-        g = generateSpeed();
-      } else {
-        g = generateSpeed();
-        s = await oneStream(d.baseUrl, TOKENS);
+      const order = kinds.map((_, j) => kinds[(i + j) % kinds.length]);
+      const got = {};
+      for (const k of order) {
+        if (k === 'G') {
+          got.G = generateSpeed();
+          continue;
+        }
+        const cpu0 = daemonCpuNs(d.pid);
+        got[k] = await oneStream(d.baseUrl, TOKENS, k === 'I');
+        daemonUs.push((daemonCpuNs(d.pid) - cpu0) / 1000 / got[k].tokens);
       }
-      singles.push(s);
-      gens.push(g);
-      ratios.push(s.tps / g);
-      byOrder[apiFirst ? 0 : 1].push(s.tps / g);
-      console.log(`rep ${i + 1} (${apiFirst ? 'API first' : 'skulk-generate first'}): API ${s.tps.toFixed(1)} tok/s (${s.tokens} tokens), skulk-generate ${g.toFixed(1)} tok/s, ratio ${(s.tps / g).toFixed(3)}`);
+      runs.G.push(got.G);
+      for (const k of kinds.slice(1)) {
+        runs[k].push(got[k]);
+        ratios[k].push(got[k].tps / got.G);
+      }
+      console.log(`rep ${i + 1} (${order.join(' ')}): skulk-generate ${got.G.toFixed(1)} tok/s; ` +
+        kinds.slice(1).map((k) => `API ${LABEL[k]} ${got[k].tps.toFixed(1)} tok/s (${got[k].tokens} tokens), ratio ${(got[k].tps / got.G).toFixed(3)}`).join('; '));
     }
     const load1 = loadavg()[0];
+    const singles = [...runs.A, ...runs.I];
     console.log(`model ${MODEL} (${modelFile}), ${CLIENT} client, ${TOKENS} tokens, ${REPS} interleaved reps; load average ${load0.toFixed(2)} -> ${load1.toFixed(2)}`);
     console.log(`TTFT through the API: median ${median(singles.map((s) => s.ttft)).toFixed(1)} ms`);
-    console.log(`decode tok/s: API median ${median(singles.map((s) => s.tps)).toFixed(1)}, skulk-generate median ${median(gens).toFixed(1)}`);
-    console.log(`API / skulk-generate: median ratio ${median(ratios).toFixed(3)} (min ${Math.min(...ratios).toFixed(3)}, max ${Math.max(...ratios).toFixed(3)})`);
-    if (byOrder[1].length)
-      console.log(`  by order: API first ${median(byOrder[0]).toFixed(3)} (${byOrder[0].length} reps), skulk-generate first ${median(byOrder[1]).toFixed(3)} (${byOrder[1].length} reps)`);
+    console.log(`decode tok/s: skulk-generate median ${median(runs.G).toFixed(1)}, ` +
+      kinds.slice(1).map((k) => `API ${LABEL[k]} median ${median(runs[k].map((s) => s.tps)).toFixed(1)}`).join(', '));
+    for (const k of kinds.slice(1)) {
+      const [lo, hi] = medianInterval(ratios[k]);
+      console.log(`API ${LABEL[k]} / skulk-generate: median ratio ${median(ratios[k]).toFixed(3)} ` +
+        `(95% interval ${lo.toFixed(3)}-${hi.toFixed(3)}; min ${Math.min(...ratios[k]).toFixed(3)}, max ${Math.max(...ratios[k]).toFixed(3)})`);
+    }
+    console.log(`CPU per token: daemon median ${median(daemonUs).toFixed(1)} us` +
+      (CLIENT === 'native' ? `, client median ${median(singles.map((s) => s.clientCpuUs)).toFixed(1)} us` : ''));
     if (!SCALING) return;
     console.log('streams | aggregate tok/s | x one stream | median TTFT ms');
     let base = 0;

@@ -2,12 +2,22 @@
 // timed the way api_bench.mjs times its node client, for a client whose own
 // CPU per token is small next to the host's (on a 2-core machine the
 // client's work per token preempts the engine just as the host's does).
-//   api_stream_client URL BODY_JSON
-// Prints {"status":S,"ttft_ms":T,"decode_tokens_per_s":R,"tokens":N}: tokens
-// from the final usage chunk (the body should ask for include_usage);
-// decode rate = tokens after the first read that carried text / time from
-// that read to the end of the response.
+//   api_stream_client [--sched-idle] URL BODY_JSON
+// Prints {"status":S,"ttft_ms":T,"decode_tokens_per_s":R,"tokens":N,
+// "median_token_ms":M,"cpu_us_per_token":C}: tokens from the final usage
+// chunk (the body should ask for include_usage); decode rate = tokens after
+// the first read that carried text / time from that read to the end of the
+// response; C = this process's user + system CPU during the request / tokens.
+// --sched-idle: run as SCHED_IDLE, so the client gets a core only when
+// nothing else wants it. A load generator belongs on another machine; on a
+// machine where the engine's threads fill every core this is the nearest
+// thing, and it leaves the host's own cost per token (its threads still run
+// at normal priority) as the only difference from skulk-generate. Reads
+// then come in bursts, which the decode rate tolerates: it counts from the
+// first read, over the tokens that read did not already hold.
 #include <curl/curl.h>
+#include <sched.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -64,11 +74,27 @@ long completion_tokens(const std::string &tail) {
     return at == std::string::npos ? 0 : std::strtol(tail.c_str() + at + key.size(), nullptr, 10);
 }
 
+double cpu_seconds() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    const auto secs = [](const timeval &t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
+    return secs(u.ru_utime) + secs(u.ru_stime);
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
+    const bool sched_idle = argc > 1 && std::string_view(argv[1]) == "--sched-idle";
+    if (sched_idle) {
+        --argc;
+        ++argv;
+    }
     if (argc != 3) {
-        std::fprintf(stderr, "usage: api_stream_client URL BODY_JSON\n");
+        std::fprintf(stderr, "usage: api_stream_client [--sched-idle] URL BODY_JSON\n");
+        return 2;
+    }
+    if (sched_param none{}; sched_idle && sched_setscheduler(0, SCHED_IDLE, &none) != 0) {
+        std::perror("api_stream_client: sched_setscheduler(SCHED_IDLE)");
         return 2;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -81,9 +107,11 @@ int main(int argc, char **argv) {
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r);
     curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
+    const double cpu0 = cpu_seconds();
     const auto t0 = clk::now();
     const CURLcode rc = curl_easy_perform(curl);
     const auto end = clk::now();
+    const double cpu = cpu_seconds() - cpu0;
     long status = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     curl_slist_free_all(headers);
@@ -103,7 +131,8 @@ int main(int argc, char **argv) {
         std::nth_element(r.intervals.begin(), mid, r.intervals.end());
         median_ms = *mid * 1000;
     }
-    std::printf("{\"status\":%ld,\"ttft_ms\":%.3f,\"decode_tokens_per_s\":%.3f,\"tokens\":%ld,\"median_token_ms\":%.4f}\n",
-                status, r.seen_text ? ttft_ms : 0.0, tps, tokens, median_ms);
+    std::printf("{\"status\":%ld,\"ttft_ms\":%.3f,\"decode_tokens_per_s\":%.3f,\"tokens\":%ld,\"median_token_ms\":%.4f,"
+                "\"cpu_us_per_token\":%.1f}\n",
+                status, r.seen_text ? ttft_ms : 0.0, tps, tokens, median_ms, tokens > 0 ? cpu * 1e6 / double(tokens) : 0.0);
     return 0;
 }
