@@ -2,6 +2,7 @@
 
 #include "log/logging.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,15 +16,19 @@ namespace {
 // the ones ZeroMQ makes up are 5 bytes long, so these never collide with one.
 const std::string kClientPrefix("\0unix-", 6);
 
+int open_spare() { return ::open("/dev/null", O_RDONLY | O_CLOEXEC); }
+
 } // namespace
 
-UnixClients::UnixClients(const std::string &path) : path_(path), listen_fd_(unix_frames::listen_at(path)) {
+UnixClients::UnixClients(const std::string &path)
+    : path_(path), listen_fd_(unix_frames::listen_at(path)), spare_fd_(open_spare()) {
     struct stat st {};
     if (::stat(path_.c_str(), &st) == 0) file_inode_ = st.st_ino;
 }
 
 UnixClients::~UnixClients() {
     for (auto &[id, c] : connections_) ::close(c.fd);
+    if (spare_fd_ >= 0) ::close(spare_fd_);
     // The file goes too, unless a newer runner has bound the path since.
     struct stat st {};
     if (::stat(path_.c_str(), &st) == 0 && st.st_ino == file_inode_) ::unlink(path_.c_str());
@@ -43,6 +48,7 @@ void UnixClients::accept_all() {
         const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
+            if ((errno == EMFILE || errno == ENFILE) && turn_away_for_want_of_descriptors()) continue;
             return; // EAGAIN: none waiting (anything else: the next poll retries)
         }
         if (!unix_frames::peer_is_same_user(fd)) {
@@ -52,6 +58,23 @@ void UnixClients::accept_all() {
         }
         connections_.emplace(kClientPrefix + std::to_string(serial_++), Connection{fd, {}, {}});
     }
+}
+
+bool UnixClients::turn_away_for_want_of_descriptors() {
+    // Left in the backlog, the connection would keep the listener readable:
+    // every poll would return at once (a busy loop while idle), and its
+    // client would wait for an answer that never comes. So take it with the
+    // spare descriptor and close it: the client sees the end at once (the
+    // API thread answers a retryable 500) and the runner says why.
+    if (spare_fd_ < 0) return false;
+    ::close(spare_fd_);
+    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd >= 0) {
+        ::close(fd);
+        log::get("runner")->error("{}: out of file descriptors (RLIMIT_NOFILE); closed a new client's connection", path_);
+    }
+    spare_fd_ = open_spare();
+    return fd >= 0;
 }
 
 void UnixClients::close(std::map<std::string, Connection>::iterator it, std::vector<std::string> &gone) {

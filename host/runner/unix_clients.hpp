@@ -49,10 +49,14 @@ private:
         bool failed = false;
     };
     void accept_all();
+    // accept() failed for want of descriptors: close one pending connection
+    // with the help of the spare. False when there was none to take.
+    bool turn_away_for_want_of_descriptors();
     void close(std::map<std::string, Connection>::iterator it, std::vector<std::string> &gone);
 
     const std::string path_;
     int listen_fd_ = -1;
+    int spare_fd_ = -1; // /dev/null, held so that a connection can still be taken (and closed) when out of descriptors
     uint64_t file_inode_ = 0; // of the socket file at path_, to remove only ours
     uint64_t serial_ = 0;
     std::map<std::string, Connection> connections_; // by client id

@@ -1,15 +1,18 @@
 // IpcServer on both of its transports, with real clients: a ROUTER (inproc)
 // with a DEALER, and a unix:// socket with a framed stream. The loading
-// thread's answers, the hand-over to the serving thread, a gone client, and
-// stop() waking a waiting take().
+// thread's answers, the hand-over to the serving thread, a gone client,
+// stop() waking a waiting take(), and a unix:// runner out of file descriptors.
 #include "runner/ipc_server.hpp"
+#include "runner/unix_clients.hpp"
 
 #include "common/unix_frames.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -277,4 +280,84 @@ TEST(IpcServerUnix, ARunnerThatEndsLeavesItsSuccessorsSocketAlone) {
     Client peer(ctx, endpoint);
     peer.say(kGenerate);
     EXPECT_EQ(take_some(new_runner).size(), 1u);
+}
+
+namespace {
+
+// Lowers this process's descriptor limit to `limit` until it ends.
+class DescriptorLimit {
+public:
+    explicit DescriptorLimit(rlim_t limit) {
+        ok_ = ::getrlimit(RLIMIT_NOFILE, &old_) == 0;
+        rlimit low = old_;
+        low.rlim_cur = limit;
+        ok_ = ok_ && ::setrlimit(RLIMIT_NOFILE, &low) == 0;
+    }
+    ~DescriptorLimit() {
+        if (ok_) ::setrlimit(RLIMIT_NOFILE, &old_);
+    }
+    bool ok() const { return ok_; }
+
+private:
+    rlimit old_{};
+    bool ok_ = false;
+};
+
+int connect_unix(int fd, const std::string &path) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    return ::connect(fd, reinterpret_cast<const sockaddr *>(&addr), sizeof addr);
+}
+
+} // namespace
+
+// A runner out of file descriptors cannot accept a new client. Left in the
+// backlog, that client would wait for nothing and keep the listener
+// readable, so the scheduler's poll would return at once for ever (a busy
+// loop). Instead the client's connection is closed at once, the listener
+// goes quiet, and once descriptors are free again new clients are served.
+TEST(UnixClients, OutOfDescriptorsANewClientIsClosedAtOnceAndThenServedAgain) {
+    const std::string path(frames::path_of(fresh_endpoint("unix")));
+    UnixClients server(path);
+    std::vector<UnixClients::Frame> frames_in;
+    std::vector<std::string> gone;
+    const int late = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0); // made while descriptors remain
+    ASSERT_GE(late, 0);
+    const int lowest_free = ::fcntl(late, F_DUPFD_CLOEXEC, 0);
+    ASSERT_GE(lowest_free, 0);
+    ::close(lowest_free);
+    {
+        DescriptorLimit limit(static_cast<rlim_t>(lowest_free)); // no descriptor below it is free
+        ASSERT_TRUE(limit.ok());
+        ASSERT_LT(::fcntl(late, F_DUPFD_CLOEXEC, 0), 0);
+        ASSERT_EQ(errno, EMFILE);
+        ASSERT_EQ(connect_unix(late, path), 0); // into the backlog: the kernel needs no descriptor for that
+        server.service(frames_in, gone);
+        std::vector<zmq::pollitem_t> items;
+        server.add_poll_items(items);
+        ASSERT_GE(zmq::poll(items, 0ms), 0);
+        EXPECT_EQ(items[0].revents & ZMQ_POLLIN, 0) << "the listener still has a client waiting: its poll would spin";
+    }
+    pollfd p{late, POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, 2000), 1) << "the client was left waiting";
+    char byte;
+    EXPECT_EQ(::read(late, &byte, 1), 0) << "the client should see the end";
+    ::close(late);
+
+    const int next = frames::connect_to(path);
+    ASSERT_GE(next, 0);
+    std::string out;
+    frames::append_frame(out, R"({"v":1,"op":"ping"})");
+    ASSERT_TRUE(frames::write_some(next, out));
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (frames_in.empty() && std::chrono::steady_clock::now() < deadline) {
+        std::vector<zmq::pollitem_t> items;
+        server.add_poll_items(items);
+        zmq::poll(items, 50ms);
+        server.service(frames_in, gone);
+    }
+    ASSERT_EQ(frames_in.size(), 1u);
+    EXPECT_EQ(frames_in[0].text, R"({"v":1,"op":"ping"})");
+    ::close(next);
 }
