@@ -218,6 +218,7 @@ async function main() {
     // left behind (skulk-generate's exit frees hundreds of MB), so a fixed
     // order would bias the ratios.
     const kinds = CLIENT === 'native' ? ['G', 'A', 'I'] : ['G', 'A'];
+    const apiKinds = kinds.slice(1);
     const runs = { G: [], A: [], I: [] }, ratios = { A: [], I: [] }, daemonUs = [];
     for (let i = 0; i < REPS; i++) {
       const order = kinds.map((_, j) => kinds[(i + j) % kinds.length]);
@@ -232,20 +233,20 @@ async function main() {
         daemonUs.push((daemonCpuNs(d.pid) - cpu0) / 1000 / got[k].tokens);
       }
       runs.G.push(got.G);
-      for (const k of kinds.slice(1)) {
+      for (const k of apiKinds) {
         runs[k].push(got[k]);
         ratios[k].push(got[k].tps / got.G);
       }
       console.log(`rep ${i + 1} (${order.join(' ')}): skulk-generate ${got.G.toFixed(1)} tok/s; ` +
-        kinds.slice(1).map((k) => `API ${LABEL[k]} ${got[k].tps.toFixed(1)} tok/s (${got[k].tokens} tokens), ratio ${(got[k].tps / got.G).toFixed(3)}`).join('; '));
+        apiKinds.map((k) => `API ${LABEL[k]} ${got[k].tps.toFixed(1)} tok/s (${got[k].tokens} tokens), ratio ${(got[k].tps / got.G).toFixed(3)}`).join('; '));
     }
     const load1 = loadavg()[0];
     const singles = [...runs.A, ...runs.I];
     console.log(`model ${MODEL} (${modelFile}), ${CLIENT} client, ${TOKENS} tokens, ${REPS} interleaved reps; load average ${load0.toFixed(2)} -> ${load1.toFixed(2)}`);
     console.log(`TTFT through the API: median ${median(singles.map((s) => s.ttft)).toFixed(1)} ms`);
     console.log(`decode tok/s: skulk-generate median ${median(runs.G).toFixed(1)}, ` +
-      kinds.slice(1).map((k) => `API ${LABEL[k]} median ${median(runs[k].map((s) => s.tps)).toFixed(1)}`).join(', '));
-    for (const k of kinds.slice(1)) {
+      apiKinds.map((k) => `API ${LABEL[k]} median ${median(runs[k].map((s) => s.tps)).toFixed(1)}`).join(', '));
+    for (const k of apiKinds) {
       const [lo, hi] = medianInterval(ratios[k]);
       console.log(`API ${LABEL[k]} / skulk-generate: median ratio ${median(ratios[k]).toFixed(3)} ` +
         `(95% interval ${lo.toFixed(3)}-${hi.toFixed(3)}; min ${Math.min(...ratios[k]).toFixed(3)}, max ${Math.max(...ratios[k]).toFixed(3)})`);
