@@ -40,6 +40,15 @@ std::string fresh_endpoint(const std::string &transport) {
     return "inproc://" + name;
 }
 
+// Connects `fd` to the unix socket at `path`: only a memcpy and connect(),
+// so a forked child may call it, and the socket can be made beforehand.
+int connect_unix(int fd, const std::string &path) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    return ::connect(fd, reinterpret_cast<const sockaddr *>(&addr), sizeof addr);
+}
+
 // A client of either transport: says frames, hears events.
 class Client {
 public:
@@ -239,16 +248,13 @@ TEST(IpcServerUnix, AClientOfAnotherUserIsTurnedAway) {
     ASSERT_EQ(::chmod(path.c_str(), 0666), 0);
     std::string ping;
     frames::append_frame(ping, R"({"v":1,"op":"ping"})");
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
 
     const pid_t child = ::fork();
     ASSERT_GE(child, 0);
     if (child == 0) { // only system calls from here: exit 0 = turned away, 1 = answered, 2+ = no verdict
         if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(3);
         const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-        if (::connect(fd, reinterpret_cast<const sockaddr *>(&addr), sizeof addr) != 0) ::_exit(4);
+        if (connect_unix(fd, path) != 0) ::_exit(4);
         (void)!::send(fd, ping.data(), ping.size(), MSG_NOSIGNAL); // the runner may have hung up already
         pollfd p{fd, POLLIN, 0};
         if (::poll(&p, 1, 5000) != 1) ::_exit(2);
@@ -302,13 +308,6 @@ private:
     rlimit old_{};
     bool ok_ = false;
 };
-
-int connect_unix(int fd, const std::string &path) {
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    return ::connect(fd, reinterpret_cast<const sockaddr *>(&addr), sizeof addr);
-}
 
 } // namespace
 
