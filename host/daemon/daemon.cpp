@@ -8,6 +8,7 @@
 #include "cards/card_store.hpp"
 #include "cards/cluster_sync.hpp"
 #include "cluster/node.hpp"
+#include "common/data_dir_lock.hpp"
 #include "common/node_id.hpp"
 #include "common/stop_signals.hpp"
 #include "common/version.hpp"
@@ -51,6 +52,8 @@ struct Daemon::Impl {
     config::Options options;
     std::string node_id = make_node_id();
     std::shared_ptr<spdlog::logger> log = log::get("daemon");
+    // First in, last out: held until every subsystem writing the data dir is gone.
+    std::unique_ptr<DataDirLock> lock;
     // Declared before http: destroyed after it, so no handler outlives plugins.
     std::unique_ptr<plugin::Registry> plugins;
     std::unique_ptr<cluster::Node> cluster; // declared before http: outlives the handlers
@@ -95,6 +98,15 @@ int Daemon::run() {
         d.log->error("cannot create data dir {}: {}", d.options.data_dir.string(), ec.message());
         return 1;
     }
+    // Before anything reads or writes the data dir (event log, runtime.json,
+    // cards, runner sockets): a second daemon here would append to the same
+    // event log and remove the first one's runtime.json when it stops.
+    d.lock = std::make_unique<DataDirLock>(d.options.data_dir);
+    if (!d.lock->held()) {
+        d.log->error("{}", d.lock->error());
+        return d.lock->in_use() ? 2 : 1;
+    }
+    if (!d.lock->error().empty()) d.log->warn("{}", d.lock->error());
     // Before any thread starts: the registry forks a probe child per plugin.
     d.plugins = std::make_unique<plugin::Registry>(d.options.plugin_dirs);
     d.plugins->scan();
