@@ -680,6 +680,10 @@ void Node::start() {
     eventlog::Options lo;
     lo.dir = d.opt.data_dir / "eventlog";
     lo.min_free_bytes = d.opt.eventlog_min_free_bytes;
+    // A gap in a damaged log: peers' snapshot fills it; alone, only the operator may accept it.
+    lo.on_gap = d.opt.eventlog_accept_gap     ? eventlog::GapPolicy::accept
+                : d.opt.bootstrap_peers.empty() ? eventlog::GapPolicy::refuse
+                                                : eventlog::GapPolicy::fill_from_cluster;
     d.eventlog = std::make_unique<eventlog::EventLog>(lo, d.log);
     state::State prior;
     uint64_t bad = 0;
@@ -689,6 +693,7 @@ void Node::start() {
         if (decode_event(rec, e, err)) prior = state::apply(std::move(prior), e);
         else ++bad;
     });
+    if (!st.refused.empty()) throw std::runtime_error(st.refused);
     d.state.instances = std::move(prior.instances);
     d.log->info("event log replayed: {} record(s), {} instance(s) in the prior view{}{}", st.records,
                 d.state.instances.size(), bad ? fmt::format(", {} undecodable record(s) skipped", bad) : "",
