@@ -39,6 +39,7 @@ const char *reason_phrase(int status) {
     case 422: return "Unprocessable Entity";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
+    case 507: return "Insufficient Storage";
     default: return "";
     }
 }

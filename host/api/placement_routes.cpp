@@ -34,6 +34,28 @@ json instance_json(const state::Instance &i) {
 
 int status_of(placement::FailureKind k) { return k == placement::FailureKind::InfoPending ? 503 : 400; }
 
+// A runner writes files in its node's data dir after the placement is
+// answered (its socket, the chat template). A node whose data dir is full
+// would accept the placement and then fail it: leave such nodes out.
+constexpr uint64_t kRunnerFilesFloor = 1 << 20;
+
+// The shard nodes whose latest telemetry shows less room than a runner
+// needs; `why` gets one clause per node.
+std::vector<std::string> short_of_disk(const std::vector<state::ShardAssignment> &shards, const cluster::View &view,
+                                       std::string &why) {
+    std::vector<std::string> out;
+    for (const auto &s : shards) {
+        auto t = view.telemetry.find(s.node_id);
+        if (t == view.telemetry.end() || t->second.reading.disk_total == 0) continue; // unknown: the planner waits for it
+        const uint64_t free_bytes = t->second.reading.disk_available;
+        if (free_bytes >= kRunnerFilesFloor || std::find(out.begin(), out.end(), s.node_id) != out.end()) continue;
+        out.push_back(s.node_id);
+        why += (why.empty() ? "" : "; ") + std::string("node ") + s.node_id + "'s data dir has " + std::to_string(free_bytes) +
+               " bytes free, below the " + std::to_string(kRunnerFilesFloor) + " a runner needs for its files";
+    }
+    return out;
+}
+
 bool parse_body(const HttpRequest &req, HttpResponse &res, json &body) {
     try {
         body = json::parse(req.body);
@@ -118,6 +140,7 @@ void place_instance(cluster::Node &node, cards::CardStore &cards, const HttpRequ
     // Dry run; while some node's telemetry has not arrived, wait (bounded).
     const auto deadline = std::chrono::steady_clock::now() + kInfoWait;
     placement::Outcome o;
+    std::string disk_why; // nodes left out for a full data dir
     for (;;) {
         const auto view = node.view();
         auto nodes = placement::node_facts(view, cards);
@@ -126,9 +149,18 @@ void place_instance(cluster::Node &node, cards::CardStore &cards, const HttpRequ
             for (const auto &n : nodes)
                 if (std::find(node_ids.begin(), node_ids.end(), n.node_id) == node_ids.end()) r.excluded.insert(n.node_id);
         o = placement::plan(facts, nodes, r);
+        if (o.ok()) {
+            const auto full = short_of_disk(o.plan->instance.shards, view, disk_why);
+            if (!full.empty()) { // plan again without them (each round leaves out at least one more node)
+                preq.excluded.insert(full.begin(), full.end());
+                continue;
+            }
+        }
         if (o.ok() || o.kind != placement::FailureKind::InfoPending || std::chrono::steady_clock::now() >= deadline) break;
         std::this_thread::sleep_for(kInfoPoll);
     }
+    if (!o.ok() && !disk_why.empty())
+        return res.send_error(507, disk_why + "; leaving them out: " + o.message, "insufficient_storage", "data_dir_full");
     if (!o.ok()) {
         const bool pending = o.kind == placement::FailureKind::InfoPending;
         return res.send_error(status_of(o.kind), pending ? o.message + " after waiting 15 s" : o.message,
@@ -233,8 +265,11 @@ void create_instance(cluster::Node &node, cards::CardStore &cards, const HttpReq
             return res.send_error(400, "instance.contextTokenLimit must be an integer", "invalid_request_error", "contextTokenLimit");
         inst.context_token_limit = j["contextTokenLimit"].get<int64_t>();
     }
-    if (auto e = placement::check_instance(facts, placement::node_facts(node.view(), cards), inst); !e.empty())
+    const auto view = node.view();
+    if (auto e = placement::check_instance(facts, placement::node_facts(view, cards), inst); !e.empty())
         return res.send_error(400, e, "invalid_request_error", "invalid_placement");
+    if (std::string why; !short_of_disk(inst.shards, view, why).empty())
+        return res.send_error(507, why, "insufficient_storage", "data_dir_full");
     state::PlaceInstance cmd;
     cmd.model_id = inst.model_id;
     cmd.sharding = inst.sharding;

@@ -7,12 +7,16 @@
 #include <algorithm>
 #include <cstdio>
 #include <condition_variable>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
-#include <fstream>
+#include <fcntl.h>
 #include <map>
 #include <mutex>
+#include <sys/statvfs.h>
 #include <thread>
+#include <unistd.h>
 
 namespace skulk::worker {
 namespace {
@@ -24,6 +28,36 @@ using SPhase = state::RunnerPhase;
 struct LaunchError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
+// A runner's file could not be written on this node (disk full, a read-only
+// mount). Unlike other launch errors the instance is kept, its runner
+// Failed with this reason in /state, so the failure stays visible.
+struct WriteError : LaunchError {
+    using LaunchError::LaunchError;
+};
+
+std::string write_failure(const std::filesystem::path &file, int err) {
+    std::string why = "cannot write " + file.string() + ": " + std::strerror(err);
+    struct statvfs fs{};
+    if (::statvfs(file.parent_path().c_str(), &fs) == 0)
+        why += " (" + std::to_string(uint64_t(fs.f_bavail) * fs.f_frsize) + " bytes free there)";
+    return why;
+}
+
+void write_runner_file(const std::filesystem::path &file, std::string_view text) {
+    const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) throw WriteError(write_failure(file, errno));
+    for (size_t done = 0; done < text.size();) {
+        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            const int err = n < 0 ? errno : ENOSPC;
+            ::close(fd);
+            throw WriteError(write_failure(file, err));
+        }
+        done += size_t(n);
+    }
+    if (::close(fd) != 0) throw WriteError(write_failure(file, errno));
+}
 
 std::string join(const std::vector<std::string> &v) {
     std::string out;
@@ -174,9 +208,7 @@ struct Worker::Impl {
         l.context_tokens = ctx;
         if (card->runtime.chat_template) {
             const auto file = options.data_dir / "runners" / (inst.id + ".chat_template.jinja");
-            std::ofstream out(file, std::ios::trunc);
-            out << *card->runtime.chat_template;
-            if (!out.flush()) throw LaunchError("cannot write " + file.string());
+            write_runner_file(file, *card->runtime.chat_template);
             l.chat_template_file = file.string();
         }
         return l;
@@ -220,15 +252,20 @@ struct Worker::Impl {
         m.shard = shard;
         RunnerLaunch launch;
         try {
-            std::filesystem::create_directories(options.data_dir / "runners");
+            const auto dir = options.data_dir / "runners";
+            if (std::error_code ec; !std::filesystem::create_directories(dir, ec) && ec)
+                throw WriteError("cannot create " + dir.string() + ": " + ec.message());
+            if (::access(dir.c_str(), W_OK) != 0) throw WriteError(write_failure(dir, errno)); // a read-only mount
             launch = resolve(inst, shard, m.total_layers);
         } catch (const std::exception &e) {
-            log->error("instance {} ({}): cannot start a runner: {}", inst.id, inst.model_id, e.what());
+            const bool keep = dynamic_cast<const WriteError *>(&e) != nullptr;
+            log->error("instance {} ({}): cannot start a runner: {}{}", inst.id, inst.model_id, e.what(),
+                       keep ? "; the instance stays, its runner Failed, until it is deleted (free the disk first)" : "");
             auto st = status_of(m, SPhase::Failed);
             st.error_message = e.what();
             std::lock_guard lk(mutex);
             reports.push_back(st);
-            deletes.emplace_back(inst.id, e.what());
+            if (!keep) deletes.emplace_back(inst.id, e.what());
             managed.emplace(inst.id, std::move(m)); // remembered so it is not retried on every event
             return;
         }
