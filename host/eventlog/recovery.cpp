@@ -26,7 +26,7 @@ std::string gap_at(const Scan &s, const Region &d, const PositionOf &position_of
     if (next != s.records.begin()) p = position_of(std::prev(next)->payload);
     if (!p) return "before " + at(*q);
     if (p->term == q->term && q->idx == p->idx + 1) return ""; // the indices continue: no event is missing
-    if (p->term == q->term)
+    if (p->term == q->term && q->idx > p->idx) // else a new session of the same term began after the damage
         return "term " + std::to_string(p->term) + " idx " + std::to_string(p->idx + 1) + ".." + std::to_string(q->idx - 1);
     return "after " + at(*p) + " and before " + at(*q);
 }

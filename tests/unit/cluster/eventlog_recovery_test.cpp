@@ -215,3 +215,20 @@ TEST(EventLogRecovery, ARecordOutOfOrderPastDamageIsNotAccepted) {
     ASSERT_EQ(st.damaged.size(), 1u);
     EXPECT_EQ(st.damaged[0].offset, log.starts[3]);
 }
+
+TEST(EventLogRecovery, AGapBeforeARestartedSessionOfTheSameTermIsNamedByItsSides) {
+    // A lone node restarted starts its terms afresh: term 1 idx 0 may follow term 1 idx 4.
+    const RealLog log;
+    std::string bytes = log.bytes.substr(0, log.starts[5]);         // term 1, idx 0..4
+    bytes += log.bytes.substr(log.starts[0], log.starts[2] - log.starts[0]); // term 1 idx 0..1 again: a new session
+    bytes[log.starts[4] + 10] ^= 0x40;                               // damage term 1 idx 4
+    std::vector<std::string> got;
+    TempDir dir;
+    write_file(dir.path / "events.bin", bytes);
+    std::ostringstream out;
+    EventLog l(opts(dir.path, GapPolicy::accept), quiet_logger(out));
+    const auto st = l.replay([&](std::string_view r) { got.emplace_back(r); });
+    EXPECT_EQ(got, (std::vector<std::string>{log.records[0], log.records[1], log.records[2], log.records[3], log.records[0],
+                                             log.records[1]}));
+    EXPECT_EQ(st.gap, "after term 1 idx 3 and before term 1 idx 0");
+}
