@@ -125,14 +125,14 @@ function storiesCards() {
 
 // Three daemons with their workers on; returns { ds, master, others } once
 // they agree and every node's telemetry has arrived (placement needs it).
-async function startServingCluster(tag) {
+async function startServingCluster(tag, env = {}) {
   const ns = uniqueNamespace(tag);
   const cards = storiesCards();
   const ports = await freePortPairs(3);
   const ds = await startAll(ports.map((port, i) => () => startWorkerDaemon({
     args: ['--cluster-port', String(port), '--cards-dir', cards,
       '--bootstrap-peers', ports.filter((_, j) => j !== i).map(endpoint).join(',')],
-    env: { SKULK_NAMESPACE: ns },
+    env: { SKULK_NAMESPACE: ns, ...env },
   })));
   try {
     const masterId = await waitForAgreement(ds);
@@ -246,6 +246,37 @@ test('a pipeline rank\'s node killed: the model is placed again on the survivors
       assert.notEqual(back[0].instanceId, id);
       assert.ok(back[0].shards.every((sh) => sh.nodeId !== victim.nodeId), JSON.stringify(back[0].shards));
       assert.deepEqual(s.replacing, {});
+    } finally {
+      await stopAll(ds);
+    }
+  });
+
+test('a silent node is timed out and its instance is placed again on the survivors; self_heal is validated',
+  { skip: servingSkip, timeout: 120000 }, async () => {
+    const env = { SKULK_NODE_TIMEOUT_SECONDS: '3', SKULK_TOPOLOGY_SETTLE_GRACE_SECONDS: '0' };
+    const { ds, master, others } = await startServingCluster('failover-timeout', env);
+    try {
+      const bad = await master.post('/place_instance', { model_id: MODEL, self_heal: 'yes' });
+      assert.equal(bad.status, 400, bad.text);
+      assert.equal(bad.json.error.code, 'self_heal');
+
+      const [b] = others;
+      const id = await placeOn(master, ds, [b]);
+      process.kill(b.pid, 'SIGSTOP'); // silent, not gone: only the node timeout notices
+      try {
+        const back = await waitFor(async () => {
+          const s = await state(master);
+          const inst = Object.values(s.instances).find((i) => i.modelId === MODEL && i.instanceId !== id);
+          if (!inst) return null;
+          const runners = Object.values(s.runners).filter((x) => x.instanceId === inst.instanceId);
+          return runners.length === inst.shards.length && runners.every((x) => x.status.kind === 'Ready') ? inst : null;
+        }, { timeoutMs: 40000, intervalMs: 100, what: 'the instance placed again and Ready' });
+        assert.ok(back.shards.every((sh) => sh.nodeId !== b.nodeId), JSON.stringify(back.shards));
+        const r = await completion(master);
+        assert.equal(r.status, 200, r.text);
+      } finally {
+        process.kill(b.pid, 'SIGCONT');
+      }
     } finally {
       await stopAll(ds);
     }
