@@ -205,8 +205,8 @@ void HttpResponse::start_stream(int status, std::string_view content_type) {
     sent_ = status;
     mg_printf(conn_,
               "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nTransfer-Encoding: chunked\r\n"
-              "Access-Control-Allow-Origin: *\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n\r\n",
-              status, reason_phrase(status), int(content_type.size()), content_type.data());
+              "Access-Control-Allow-Origin: *\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n%s\r\n",
+              status, reason_phrase(status), int(content_type.size()), content_type.data(), extra_headers_.c_str());
 }
 
 bool HttpResponse::write(std::string_view chunk) {
