@@ -181,9 +181,14 @@ void HttpResponse::send(int status, std::string_view content_type, std::string_v
     sent_ = status;
     mg_printf(conn_,
               "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\n"
-              "Access-Control-Allow-Origin: *\r\nCache-Control: no-cache\r\n\r\n",
-              status, reason_phrase(status), int(content_type.size()), content_type.data(), body.size());
+              "Access-Control-Allow-Origin: *\r\nCache-Control: no-cache\r\n%s\r\n",
+              status, reason_phrase(status), int(content_type.size()), content_type.data(), body.size(),
+              extra_headers_.c_str());
     if (!body.empty()) mg_write(conn_, body.data(), body.size());
+}
+
+void HttpResponse::add_header(std::string_view name, std::string_view value) {
+    extra_headers_.append(name).append(": ").append(value).append("\r\n");
 }
 
 void HttpResponse::send_error(int status, std::string_view message, std::string_view type,
@@ -201,8 +206,8 @@ void HttpResponse::start_stream(int status, std::string_view content_type) {
     sent_ = status;
     mg_printf(conn_,
               "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nTransfer-Encoding: chunked\r\n"
-              "Access-Control-Allow-Origin: *\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n\r\n",
-              status, reason_phrase(status), int(content_type.size()), content_type.data());
+              "Access-Control-Allow-Origin: *\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n%s\r\n",
+              status, reason_phrase(status), int(content_type.size()), content_type.data(), extra_headers_.c_str());
 }
 
 bool HttpResponse::write(std::string_view chunk) {

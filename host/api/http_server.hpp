@@ -37,6 +37,8 @@ public:
     // The error envelope of API.md: {"error":{"message","type","param","code"}}.
     void send_error(int status, std::string_view message, std::string_view type = {},
                     std::string_view code = {});
+    // An extra header line for the response sent next (e.g. Retry-After).
+    void add_header(std::string_view name, std::string_view value);
     // A streamed response (SSE, NDJSON): chunked transfer encoding.
     void start_stream(int status, std::string_view content_type);
     // false once the client has gone away.
@@ -61,6 +63,7 @@ private:
     bool streaming_ = false;
     bool ended_ = false;
     std::string chunk_; // one chunk's bytes on the wire, reused between writes
+    std::string extra_headers_; // "Name: value\r\n" lines from add_header
 };
 
 using Handler = std::function<void(const HttpRequest &, HttpResponse &)>;

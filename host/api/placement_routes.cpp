@@ -128,6 +128,12 @@ void place_instance(cluster::Node &node, cards::CardStore &cards, const HttpRequ
     }
     std::vector<std::string> excluded, node_ids;
     if (!string_list(body, "excluded_nodes", excluded, res) || !string_list(body, "node_ids", node_ids, res)) return;
+    bool self_heal = true; // re-place the instance on the survivors when one of its nodes dies
+    if (body.contains("self_heal")) {
+        if (!body["self_heal"].is_boolean())
+            return res.send_error(400, "self_heal must be true or false", "invalid_request_error", "self_heal");
+        self_heal = body["self_heal"];
+    }
     preq.excluded.insert(excluded.begin(), excluded.end());
 
     const auto card = cards.find(model_id);
@@ -171,6 +177,7 @@ void place_instance(cluster::Node &node, cards::CardStore &cards, const HttpRequ
     cmd.sharding = o.plan->instance.sharding;
     cmd.shards = o.plan->instance.shards;
     cmd.context_token_limit = o.plan->instance.context_token_limit;
+    cmd.self_heal = self_heal;
     const auto r = node.submit(cmd, 15s);
     if (!r.ok) return send_submit_failure(res, r);
     log::get("placement")->info("placed {} as {} over {} node(s)", model_id, r.created_ids.empty() ? "?" : r.created_ids.front(),

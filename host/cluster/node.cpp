@@ -405,8 +405,15 @@ struct Node::Impl {
         for (const auto &[id, card] : state.custom_cards) cards.push_back(card);
         log->info("elected master for term {}; carrying over {} instance(s), {} custom card(s)", session_term,
                   carried.size(), cards.size());
-        emit_all({state::SessionStarted{opt.node_id, std::move(carried), std::move(cards)}});
+        emit_all({state::SessionStarted{opt.node_id, std::move(carried), std::move(cards), carried_replacing()}});
         liveness(now);
+    }
+
+    // Re-placements still pending in the prior view go on in the new session.
+    std::vector<state::Instance> carried_replacing() const {
+        std::vector<state::Instance> out;
+        for (const auto &[id, inst] : state.replacing) out.push_back(inst);
+        return out;
     }
 
     void liveness(Clock::time_point now) {
