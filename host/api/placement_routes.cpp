@@ -1,6 +1,7 @@
 #include "api/placement_routes.hpp"
 
 #include "api/model_routes.hpp"
+#include "cards/model_files.hpp"
 #include "log/logging.hpp"
 #include "placement/cluster_facts.hpp"
 #include "placement/planner.hpp"
@@ -32,6 +33,18 @@ json instance_json(const state::Instance &i) {
     return j;
 }
 
+// A shard planned on this node will open the card's model file here: a file
+// that is missing or not a GGUF is refused now, in the answer, rather than
+// found by a runner that then fails to load (and only the log says why).
+// Files on other nodes are theirs to check.
+std::string local_model_file_problem(const cards::ModelCard &card, const std::vector<state::ShardAssignment> &shards,
+                                     const std::string &self_id) {
+    if (!card.source.is_local()) return "";
+    for (const auto &s : shards)
+        if (s.node_id == self_id) return cards::check_model_file(card.source.path);
+    return "";
+}
+
 int status_of(placement::FailureKind k) { return k == placement::FailureKind::InfoPending ? 503 : 400; }
 
 bool parse_body(const HttpRequest &req, HttpResponse &res, json &body) {
@@ -52,9 +65,9 @@ bool parse_body(const HttpRequest &req, HttpResponse &res, json &body) {
 bool string_list(const json &body, const char *field, std::vector<std::string> &out, HttpResponse &res) {
     if (!body.contains(field) || body[field].is_null()) return true;
     const auto &v = body[field];
-    if (!v.is_array()) return res.send_error(400, std::string(field) + " must be an array of node ids", "invalid_request_error", field), false;
+    if (!v.is_array()) return res.send_error(400, std::string(field) + " must be an array of node ids", "invalid_request_error", "invalid_value", field), false;
     for (const auto &x : v) {
-        if (!x.is_string()) return res.send_error(400, std::string(field) + " must be an array of node ids", "invalid_request_error", field), false;
+        if (!x.is_string()) return res.send_error(400, std::string(field) + " must be an array of node ids", "invalid_request_error", "invalid_value", field), false;
         out.push_back(x.get<std::string>());
     }
     return true;
@@ -92,16 +105,16 @@ void place_instance(cluster::Node &node, cards::CardStore &cards, const HttpRequ
     json body;
     if (!parse_body(req, res, body)) return;
     if (!body.contains("model_id") || !body["model_id"].is_string() || body["model_id"].get<std::string>().empty())
-        return res.send_error(400, "model_id is required and must be a non-empty string", "invalid_request_error", "model_id");
+        return res.send_error(400, "model_id is required and must be a non-empty string", "invalid_request_error", "invalid_value", "model_id");
     const std::string model_id = body["model_id"];
     placement::Request preq;
     if (body.contains("sharding")) {
-        if (!body["sharding"].is_string()) return res.send_error(400, "sharding must be \"Pipeline\" or \"Tensor\"", "invalid_request_error", "sharding");
+        if (!body["sharding"].is_string()) return res.send_error(400, "sharding must be \"Pipeline\" or \"Tensor\"", "invalid_request_error", "invalid_value", "sharding");
         preq.sharding = body["sharding"];
     }
     if (body.contains("min_nodes")) {
         if (!body["min_nodes"].is_number_integer() || body["min_nodes"].get<int64_t>() < 1 || body["min_nodes"].get<int64_t>() > 1024)
-            return res.send_error(400, "min_nodes must be an integer from 1 to 1024", "invalid_request_error", "min_nodes");
+            return res.send_error(400, "min_nodes must be an integer from 1 to 1024", "invalid_request_error", "invalid_value", "min_nodes");
         preq.min_nodes = int(body["min_nodes"].get<int64_t>());
     }
     std::vector<std::string> excluded, node_ids;
@@ -134,6 +147,9 @@ void place_instance(cluster::Node &node, cards::CardStore &cards, const HttpRequ
         return res.send_error(status_of(o.kind), pending ? o.message + " after waiting 15 s" : o.message,
                               pending ? "service_unavailable" : "invalid_request_error", placement::to_string(o.kind));
     }
+    if (auto why = local_model_file_problem(*card, o.plan->instance.shards, node.view().self_id); !why.empty())
+        return res.send_error(422, "cannot place " + model_id + ": " + why, "invalid_request_error", "model_file_invalid",
+                              "model_id");
     state::PlaceInstance cmd;
     cmd.model_id = model_id;
     cmd.sharding = o.plan->instance.sharding;
@@ -153,7 +169,7 @@ void place_instance(cluster::Node &node, cards::CardStore &cards, const HttpRequ
 void previews(cluster::Node &node, cards::CardStore &cards, const HttpRequest &req, HttpResponse &res) {
     auto mit = req.query.find("model_id");
     if (mit == req.query.end() || mit->second.empty())
-        return res.send_error(400, "query parameter model_id is required", "invalid_request_error", "model_id");
+        return res.send_error(400, "query parameter model_id is required", "invalid_request_error", "invalid_value", "model_id");
     const auto card = cards.find(mit->second);
     if (!card) return res.send_error(404, "no model card for " + mit->second, "invalid_request_error", "model_not_found");
     placement::Request base;
@@ -194,7 +210,7 @@ void create_instance(cluster::Node &node, cards::CardStore &cards, const HttpReq
     json body;
     if (!parse_body(req, res, body)) return;
     const json &j = body.contains("instance") ? body["instance"] : body;
-    if (!j.is_object()) return res.send_error(400, "instance must be an object", "invalid_request_error", "instance");
+    if (!j.is_object()) return res.send_error(400, "instance must be an object", "invalid_request_error", "invalid_value", "instance");
     auto str = [&](const json &o, const char *k, std::string &out) {
         if (!o.contains(k) || !o[k].is_string()) return false;
         out = o[k].get<std::string>();
@@ -209,11 +225,11 @@ void create_instance(cluster::Node &node, cards::CardStore &cards, const HttpReq
     };
     state::Instance inst;
     if (!str(j, "modelId", inst.model_id) || inst.model_id.empty())
-        return res.send_error(400, "instance.modelId is required and must be a non-empty string", "invalid_request_error", "modelId");
+        return res.send_error(400, "instance.modelId is required and must be a non-empty string", "invalid_request_error", "invalid_value", "modelId");
     if (j.contains("sharding") && !str(j, "sharding", inst.sharding))
-        return res.send_error(400, "instance.sharding must be a string", "invalid_request_error", "sharding");
+        return res.send_error(400, "instance.sharding must be a string", "invalid_request_error", "invalid_value", "sharding");
     if (!j.contains("shards") || !j["shards"].is_array() || j["shards"].empty())
-        return res.send_error(400, "instance.shards must be a non-empty array", "invalid_request_error", "shards");
+        return res.send_error(400, "instance.shards must be a non-empty array", "invalid_request_error", "invalid_value", "shards");
     for (size_t i = 0; i < j["shards"].size(); ++i) {
         const auto &s = j["shards"][i];
         state::ShardAssignment sh;
@@ -221,7 +237,7 @@ void create_instance(cluster::Node &node, cards::CardStore &cards, const HttpReq
         if (!s.is_object() || !str(s, "nodeId", sh.node_id) || !integer(s, "rank", sh.rank) || !integer(s, "worldSize", sh.world_size) ||
             !integer(s, "firstLayer", sh.first_layer) || !integer(s, "lastLayer", sh.last_layer) || !str(s, "backend", sh.backend))
             return res.send_error(400, where + " needs nodeId (string), rank, worldSize, firstLayer, lastLayer (integers) and backend (string)",
-                                  "invalid_request_error", "shards");
+                                  "invalid_request_error", "invalid_value", "shards");
         inst.shards.push_back(std::move(sh));
     }
     const auto card = cards.find(inst.model_id);
@@ -230,7 +246,7 @@ void create_instance(cluster::Node &node, cards::CardStore &cards, const HttpReq
     inst.context_token_limit = facts.context_tokens;
     if (j.contains("contextTokenLimit")) {
         if (!j["contextTokenLimit"].is_number_integer())
-            return res.send_error(400, "instance.contextTokenLimit must be an integer", "invalid_request_error", "contextTokenLimit");
+            return res.send_error(400, "instance.contextTokenLimit must be an integer", "invalid_request_error", "invalid_value", "contextTokenLimit");
         inst.context_token_limit = j["contextTokenLimit"].get<int64_t>();
     }
     if (auto e = placement::check_instance(facts, placement::node_facts(node.view(), cards), inst); !e.empty())

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -43,4 +44,35 @@ TEST(DaemonOptions, PeersSplitOnCommas) {
     auto r = parse({"--bootstrap-peers", "tcp://a:1,tcp://b:2", "--bootstrap-peers", "tcp://c:3"});
     ASSERT_EQ(r.options.bootstrap_peers.size(), 3u);
     EXPECT_EQ(r.options.bootstrap_peers[2], "tcp://c:3");
+}
+
+TEST(DaemonOptions, AStrayWordIsAUsageErrorNamingIt) {
+    auto r = parse({"--api-port", "0", "extra-word"});
+    EXPECT_EQ(r.outcome, skulk::config::ParseOutcome::exit_error);
+    EXPECT_NE(r.message.find("unexpected argument 'extra-word'"), std::string::npos) << r.message;
+    EXPECT_EQ(parse({"--api-port", "0"}).outcome, skulk::config::ParseOutcome::run) << "a flag's value is no stray word";
+}
+
+TEST(DaemonOptions, ModelDirsRepeatAndHttpLimitsHaveDefaults) {
+    auto r = parse({"--model-dir", "/srv/a", "--model-dir", "/srv/b"});
+    ASSERT_EQ(r.outcome, skulk::config::ParseOutcome::run) << r.message;
+    ASSERT_EQ(r.options.model_dirs.size(), 2u);
+    EXPECT_EQ(r.options.model_dirs[1], "/srv/b");
+    EXPECT_EQ(r.options.api_threads, 2048);
+    EXPECT_EQ(r.options.api_head_timeout_ms, 5000);
+}
+
+TEST(DaemonOptions, HttpLimitsFromTheEnvironmentAreChecked) {
+    ::setenv("SKULK_API_HEAD_TIMEOUT_MS", "1500", 1);
+    ::setenv("SKULK_MODEL_DIRS", "/m1:/m2", 1);
+    auto r = parse({});
+    EXPECT_EQ(r.options.api_head_timeout_ms, 1500);
+    EXPECT_EQ(r.options.model_dirs.size(), 2u);
+    ::setenv("SKULK_API_THREADS", "lots", 1);
+    auto bad = parse({});
+    EXPECT_EQ(bad.outcome, skulk::config::ParseOutcome::exit_error);
+    EXPECT_NE(bad.message.find("SKULK_API_THREADS"), std::string::npos) << bad.message;
+    ::unsetenv("SKULK_API_HEAD_TIMEOUT_MS");
+    ::unsetenv("SKULK_MODEL_DIRS");
+    ::unsetenv("SKULK_API_THREADS");
 }
