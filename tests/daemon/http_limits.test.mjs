@@ -25,21 +25,24 @@ function openFileLimit() {
   return soft === 'unlimited' ? Infinity : Number(soft);
 }
 
-// Connects and sends `head` (nothing when undefined). Resolves once
-// connected, with the socket; `closedAt` is set when the server ends it.
-function openSocket(port, head) {
-  return new Promise((resolve, reject) => {
+// Connects and sends `head` (nothing when undefined). Resolves with the
+// socket once connected, or after connectMs without a connection (a server
+// whose backlog is full never completes it): `openedAt` tells which.
+// `closedAt` is set when the server ends it.
+function openSocket(port, head, connectMs = 3000) {
+  return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1');
     s.received = '';
+    const timer = setTimeout(() => resolve(s), connectMs);
     s.on('data', (b) => { s.received += b; });
     s.on('close', () => { s.closedAt = performance.now(); });
     s.on('error', () => {}); // a reset by the server counts as closed
     s.once('connect', () => {
+      clearTimeout(timer);
       s.openedAt = performance.now();
       if (head !== undefined) s.write(head);
       resolve(s);
     });
-    s.once('error', reject);
   });
 }
 
@@ -62,7 +65,7 @@ function rawGet(port, path, timeoutMs = 5000) {
   });
 }
 
-test(`${IDLE} idle connections leave /healthz answering within 1 s, and the server closes them at the head deadline`, async () => {
+test(`${IDLE} idle connections leave /healthz answering within 1 s, and the server closes them at the head deadline`, async (t) => {
   const limit = openFileLimit();
   assert.ok(limit >= IDLE + 200, `this test opens ${IDLE} sockets but the open-file limit is ${limit}: run it with \`ulimit -n 4096\``);
   const d = await startDaemon();
@@ -76,12 +79,16 @@ test(`${IDLE} idle connections leave /healthz answering within 1 s, and the serv
     const timer = setInterval(() => { if (!trickle.destroyed) trickle.write('E'); }, 200);
     try {
       // Normal traffic meanwhile: every probe, on a new connection, answers within 1 s.
+      let slowest = 0;
       for (let i = 0; i < 10; ++i) {
         const [health, other] = await Promise.all([rawGet(d.apiPort, '/healthz'), rawGet(d.apiPort, '/node_id')]);
         assert.equal(health.status, 200, `/healthz probe ${i} got no answer within 5 s (${IDLE} idle connections open)`);
         assert.ok(health.ms < 1000, `/healthz probe ${i} took ${Math.round(health.ms)} ms with ${IDLE} idle connections open`);
         assert.equal(other.status, 200, `/node_id probe ${i}`);
+        slowest = Math.max(slowest, health.ms, other.ms);
       }
+      t.diagnostic(`slowest probe with ${IDLE} idle connections open: ${Math.round(slowest)} ms`);
+      assert.ok(sockets.every((s) => s.openedAt), 'every idle connection was accepted');
       // The idle ones and the trickler are closed by the server, unanswered,
       // at the head deadline (not held for a minute).
       await waitFor(() => sockets.every((s) => s.closedAt) && trickle.closedAt,
@@ -89,12 +96,15 @@ test(`${IDLE} idle connections leave /healthz answering within 1 s, and the serv
     } finally {
       clearInterval(timer);
     }
+    const held = [...sockets, trickle].map((s) => s.closedAt - s.openedAt);
+    t.diagnostic(`idle connections held ${Math.round(Math.min(...held))}..${Math.round(Math.max(...held))} ms`);
     for (const s of [...sockets, trickle]) {
       const heldMs = s.closedAt - s.openedAt;
       assert.ok(heldMs >= headDeadlineMs - 250 && heldMs < headDeadlineMs + 3000, `an idle connection was closed after ${Math.round(heldMs)} ms`);
     }
     assert.ok(sockets.every((s) => s.received === ''), 'an idle connection is closed without an answer');
-    assert.equal(trickle.received, '', 'a head that never completes gets no answer');
+    // civetweb may say why it closes a half-sent head (a 4xx); never more.
+    assert.ok(trickle.received === '' || /^HTTP\/1\.[01] 4\d\d/.test(trickle.received), `a head that never completes gets no answer: ${trickle.received}`);
     assert.equal((await d.get('/healthz')).status, 200);
   } finally {
     for (const s of sockets) s.destroy();
