@@ -229,6 +229,14 @@ ParsedCard parse_card_document(const toml::value &root, const std::string &origi
     if (has_hf && (c.source.hf_repo.empty() || c.source.hf_file.empty()))
         r.fail(line_of(*src), c.source.hf_repo.empty() ? "source.hf_repo" : "source.hf_file",
                "hf_repo and hf_file go together");
+    // A repo's file becomes a path under the download folder: it must stay there.
+    if (has_hf) {
+        const fs::path f(c.source.hf_file);
+        bool escapes = f.is_absolute();
+        for (const auto &part : f) escapes |= part == "..";
+        if (escapes)
+            r.fail(line_of(*src), "source.hf_file", "'" + c.source.hf_file + "' must be a path inside the repo (relative, no \"..\")");
+    }
     if (has_path) {
         fs::path p(c.source.path_as_written);
         c.source.path = (p.is_absolute() ? p : base_dir / p).lexically_normal();
