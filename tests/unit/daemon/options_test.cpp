@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -75,4 +77,27 @@ TEST(DaemonOptions, HttpLimitsFromTheEnvironmentAreChecked) {
     ::unsetenv("SKULK_API_HEAD_TIMEOUT_MS");
     ::unsetenv("SKULK_MODEL_DIRS");
     ::unsetenv("SKULK_API_THREADS");
+}
+
+TEST(DaemonOptions, HttpLimitsAndModelDirsFromSkulkYaml) {
+    const std::string file = ::testing::TempDir() + "skulk-http-limits.yaml";
+    {
+        std::ofstream out(file);
+        out << "api:\n  threads: 300\n  head_timeout_ms: 2500\nmodels:\n  dirs: [/srv/models, /mnt/gguf]\n";
+    }
+    auto r = parse({"--config", file});
+    ASSERT_EQ(r.outcome, skulk::config::ParseOutcome::run) << r.message;
+    EXPECT_EQ(r.options.api_threads, 300);
+    EXPECT_EQ(r.options.api_head_timeout_ms, 2500);
+    ASSERT_EQ(r.options.model_dirs.size(), 2u);
+    EXPECT_EQ(r.options.model_dirs[1], "/mnt/gguf");
+    EXPECT_EQ(parse({"--config", file, "--model-dir", "/x"}).options.model_dirs.size(), 1u) << "the flag wins";
+    {
+        std::ofstream out(file);
+        out << "api:\n  threads: 0\n";
+    }
+    auto bad = parse({"--config", file});
+    EXPECT_EQ(bad.outcome, skulk::config::ParseOutcome::exit_error);
+    EXPECT_NE(bad.message.find("api.threads"), std::string::npos) << bad.message;
+    std::remove(file.c_str());
 }
