@@ -317,6 +317,8 @@ void HttpServer::route(std::string method, std::string pattern, Handler handler)
     routes_.push_back(Route{std::move(method), std::move(pattern), std::move(segments), std::move(handler)});
 }
 
+namespace {
+
 // civetweb's configuration, as name/value pairs (see HttpOptions for why
 // each limit is what it is).
 std::vector<std::pair<std::string, std::string>> civetweb_options(const HttpOptions &o) {
@@ -342,6 +344,8 @@ std::vector<std::pair<std::string, std::string>> civetweb_options(const HttpOpti
         {"tcp_nodelay", "1"},
     };
 }
+
+} // namespace
 
 void HttpServer::start() {
     const auto settings = civetweb_options(options_);
