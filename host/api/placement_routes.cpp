@@ -1,6 +1,7 @@
 #include "api/placement_routes.hpp"
 
 #include "api/model_routes.hpp"
+#include "cards/model_files.hpp"
 #include "log/logging.hpp"
 #include "placement/cluster_facts.hpp"
 #include "placement/planner.hpp"
@@ -30,6 +31,18 @@ json instance_json(const state::Instance &i) {
     json j = {{"modelId", i.model_id}, {"sharding", i.sharding}, {"shards", std::move(shards)}, {"contextTokenLimit", i.context_token_limit}};
     if (!i.id.empty()) j["instanceId"] = i.id;
     return j;
+}
+
+// A shard planned on this node will open the card's model file here: a file
+// that is missing or not a GGUF is refused now, in the answer, rather than
+// found by a runner that then fails to load (and only the log says why).
+// Files on other nodes are theirs to check.
+std::string local_model_file_problem(const cards::ModelCard &card, const std::vector<state::ShardAssignment> &shards,
+                                     const std::string &self_id) {
+    if (!card.source.is_local()) return "";
+    for (const auto &s : shards)
+        if (s.node_id == self_id) return cards::check_model_file(card.source.path);
+    return "";
 }
 
 int status_of(placement::FailureKind k) { return k == placement::FailureKind::InfoPending ? 503 : 400; }
@@ -74,9 +87,9 @@ bool parse_body(const HttpRequest &req, HttpResponse &res, json &body) {
 bool string_list(const json &body, const char *field, std::vector<std::string> &out, HttpResponse &res) {
     if (!body.contains(field) || body[field].is_null()) return true;
     const auto &v = body[field];
-    if (!v.is_array()) return res.send_error(400, std::string(field) + " must be an array of node ids", "invalid_request_error", field), false;
+    if (!v.is_array()) return res.send_error(400, std::string(field) + " must be an array of node ids", "invalid_request_error", "invalid_value", field), false;
     for (const auto &x : v) {
-        if (!x.is_string()) return res.send_error(400, std::string(field) + " must be an array of node ids", "invalid_request_error", field), false;
+        if (!x.is_string()) return res.send_error(400, std::string(field) + " must be an array of node ids", "invalid_request_error", "invalid_value", field), false;
         out.push_back(x.get<std::string>());
     }
     return true;
@@ -114,16 +127,16 @@ void place_instance(cluster::Node &node, cards::CardStore &cards, const HttpRequ
     json body;
     if (!parse_body(req, res, body)) return;
     if (!body.contains("model_id") || !body["model_id"].is_string() || body["model_id"].get<std::string>().empty())
-        return res.send_error(400, "model_id is required and must be a non-empty string", "invalid_request_error", "model_id");
+        return res.send_error(400, "model_id is required and must be a non-empty string", "invalid_request_error", "invalid_value", "model_id");
     const std::string model_id = body["model_id"];
     placement::Request preq;
     if (body.contains("sharding")) {
-        if (!body["sharding"].is_string()) return res.send_error(400, "sharding must be \"Pipeline\" or \"Tensor\"", "invalid_request_error", "sharding");
+        if (!body["sharding"].is_string()) return res.send_error(400, "sharding must be \"Pipeline\" or \"Tensor\"", "invalid_request_error", "invalid_value", "sharding");
         preq.sharding = body["sharding"];
     }
     if (body.contains("min_nodes")) {
         if (!body["min_nodes"].is_number_integer() || body["min_nodes"].get<int64_t>() < 1 || body["min_nodes"].get<int64_t>() > 1024)
-            return res.send_error(400, "min_nodes must be an integer from 1 to 1024", "invalid_request_error", "min_nodes");
+            return res.send_error(400, "min_nodes must be an integer from 1 to 1024", "invalid_request_error", "invalid_value", "min_nodes");
         preq.min_nodes = int(body["min_nodes"].get<int64_t>());
     }
     std::vector<std::string> excluded, node_ids;
@@ -172,6 +185,9 @@ void place_instance(cluster::Node &node, cards::CardStore &cards, const HttpRequ
         return res.send_error(status_of(o.kind), pending ? o.message + " after waiting 15 s" : o.message,
                               pending ? "service_unavailable" : "invalid_request_error", placement::to_string(o.kind));
     }
+    if (auto why = local_model_file_problem(*card, o.plan->instance.shards, node.view().self_id); !why.empty())
+        return res.send_error(422, "cannot place " + model_id + ": " + why, "invalid_request_error", "model_file_invalid",
+                              "model_id");
     state::PlaceInstance cmd;
     cmd.model_id = model_id;
     cmd.sharding = o.plan->instance.sharding;
@@ -192,7 +208,7 @@ void place_instance(cluster::Node &node, cards::CardStore &cards, const HttpRequ
 void previews(cluster::Node &node, cards::CardStore &cards, const HttpRequest &req, HttpResponse &res) {
     auto mit = req.query.find("model_id");
     if (mit == req.query.end() || mit->second.empty())
-        return res.send_error(400, "query parameter model_id is required", "invalid_request_error", "model_id");
+        return res.send_error(400, "query parameter model_id is required", "invalid_request_error", "invalid_value", "model_id");
     const auto card = cards.find(mit->second);
     if (!card) return res.send_error(404, "no model card for " + mit->second, "invalid_request_error", "model_not_found");
     placement::Request base;
@@ -233,7 +249,7 @@ void create_instance(cluster::Node &node, cards::CardStore &cards, const HttpReq
     json body;
     if (!parse_body(req, res, body)) return;
     const json &j = body.contains("instance") ? body["instance"] : body;
-    if (!j.is_object()) return res.send_error(400, "instance must be an object", "invalid_request_error", "instance");
+    if (!j.is_object()) return res.send_error(400, "instance must be an object", "invalid_request_error", "invalid_value", "instance");
     auto str = [&](const json &o, const char *k, std::string &out) {
         if (!o.contains(k) || !o[k].is_string()) return false;
         out = o[k].get<std::string>();
@@ -248,11 +264,11 @@ void create_instance(cluster::Node &node, cards::CardStore &cards, const HttpReq
     };
     state::Instance inst;
     if (!str(j, "modelId", inst.model_id) || inst.model_id.empty())
-        return res.send_error(400, "instance.modelId is required and must be a non-empty string", "invalid_request_error", "modelId");
+        return res.send_error(400, "instance.modelId is required and must be a non-empty string", "invalid_request_error", "invalid_value", "modelId");
     if (j.contains("sharding") && !str(j, "sharding", inst.sharding))
-        return res.send_error(400, "instance.sharding must be a string", "invalid_request_error", "sharding");
+        return res.send_error(400, "instance.sharding must be a string", "invalid_request_error", "invalid_value", "sharding");
     if (!j.contains("shards") || !j["shards"].is_array() || j["shards"].empty())
-        return res.send_error(400, "instance.shards must be a non-empty array", "invalid_request_error", "shards");
+        return res.send_error(400, "instance.shards must be a non-empty array", "invalid_request_error", "invalid_value", "shards");
     for (size_t i = 0; i < j["shards"].size(); ++i) {
         const auto &s = j["shards"][i];
         state::ShardAssignment sh;
@@ -260,7 +276,7 @@ void create_instance(cluster::Node &node, cards::CardStore &cards, const HttpReq
         if (!s.is_object() || !str(s, "nodeId", sh.node_id) || !integer(s, "rank", sh.rank) || !integer(s, "worldSize", sh.world_size) ||
             !integer(s, "firstLayer", sh.first_layer) || !integer(s, "lastLayer", sh.last_layer) || !str(s, "backend", sh.backend))
             return res.send_error(400, where + " needs nodeId (string), rank, worldSize, firstLayer, lastLayer (integers) and backend (string)",
-                                  "invalid_request_error", "shards");
+                                  "invalid_request_error", "invalid_value", "shards");
         inst.shards.push_back(std::move(sh));
     }
     const auto card = cards.find(inst.model_id);
@@ -269,7 +285,7 @@ void create_instance(cluster::Node &node, cards::CardStore &cards, const HttpReq
     inst.context_token_limit = facts.context_tokens;
     if (j.contains("contextTokenLimit")) {
         if (!j["contextTokenLimit"].is_number_integer())
-            return res.send_error(400, "instance.contextTokenLimit must be an integer", "invalid_request_error", "contextTokenLimit");
+            return res.send_error(400, "instance.contextTokenLimit must be an integer", "invalid_request_error", "invalid_value", "contextTokenLimit");
         inst.context_token_limit = j["contextTokenLimit"].get<int64_t>();
     }
     const auto view = node.view();
