@@ -5,8 +5,8 @@
 // mapped file and the lent descriptors.
 #pragma once
 
-#include "model/gguf.hpp"
-#include "model/hparams.hpp"
+#include "gguf/gguf.hpp"
+#include "gguf/hparams.hpp"
 
 #include <skulk/abi.h>
 

@@ -1,7 +1,7 @@
 // The cpu_blas compute plugin: negotiation, the compute vtable, options.
 // Kind COMPUTE, name "cpu_blas", backend tag "cpu_blas-cpu".
 #include "kernels/matmul.hpp"
-#include "model-llama.hpp"
+#include "model_llama.hpp"
 
 #include <skulk/plugin.hpp>
 

@@ -5,7 +5,7 @@
 //    from the shipped F32 file, and every llama-synth-v512 quantized file
 //    from the F16 file that shared/tools/mkgguf.py regenerates (sha256 of the
 //    F16 file checked against the conformance JSON before use).
-#include "model/gguf.hpp"
+#include "gguf/gguf.hpp"
 #include "quant/blocks.hpp"
 #include "quant/reference.hpp"
 #include "quant/types.hpp"
