@@ -20,7 +20,7 @@ std::unique_ptr<Vocab> load(const std::string &name) {
 }
 bool valid_utf8(const std::string &s) {
     std::string clean;
-    utf8::append_sanitized(clean, s);
+    skulk::utf8::append_sanitized(clean, s);
     return clean == s;
 }
 } // namespace
