@@ -77,7 +77,7 @@ std::string error_event(std::string_view message, int status, bool retryable, st
 struct EncodeSession {
     explicit EncodeSession(const skulk_adapter_v1 *v) : vt(v) {}
     const skulk_adapter_v1 *vt;
-    void *state = nullptr;
+    skulk_adapter_state *state = nullptr;
     skulk::string_sink wire;
     ~EncodeSession() {
         if (state) vt->free_state(state);

@@ -59,7 +59,7 @@ Decoded decode(std::string_view body, std::string_view path = "/v1/chat/completi
 
 // One response: feeds canonical events, collects the wire bytes.
 struct Response {
-    void *state = nullptr;
+    skulk_adapter_state *state = nullptr;
     std::string wire;
     ~Response() {
         if (state) plugin().vt->free_state(state);
@@ -485,7 +485,7 @@ TEST(AdapterOpenai, RejectsMalformedOrOutOfOrderEvents) {
         Response r;
         EXPECT_EQ(r.feed(start("banter", true)), SKULK_E_INVALID);
     }
-    void *state = nullptr;
+    skulk_adapter_state *state = nullptr;
     skulk::string_sink sink;
     EXPECT_EQ(plugin().vt->encode(&state, skulk::to_str("{broken"), sink.get()), SKULK_E_INVALID);
     plugin().vt->free_state(state);
