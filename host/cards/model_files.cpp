@@ -1,6 +1,6 @@
 #include "cards/model_files.hpp"
 
-#include "model/gguf.hpp"
+#include "gguf/gguf.hpp"
 
 #include <system_error>
 
