@@ -147,7 +147,7 @@ test('broken plugins are logged with their reason and the daemon keeps serving',
     assert.match(d.stderr, /libfixture_crash_negotiate\.so refused: crashed in negotiate \(signal 6/);
     assert.match(d.stderr, /libfixture_throws\.so refused: .*threw a C\+\+ exception/);
     assert.match(d.stderr, /libfixture_wrong_major\.so refused: implements ABI major 2/);
-    assert.match(d.stderr, /plugin fixture_good 1\.2\.3 \(compute, ABI 1\.0, score 5, tags \[fixture-cpu\]\)/);
+    assert.match(d.stderr, /plugin fixture_good 1\.2\.3 \(compute, ABI 1\.1, score 5, tags \[fixture-cpu\]\)/);
   } finally {
     const r = await d.stop();
     rmSync(dir, { recursive: true, force: true });
