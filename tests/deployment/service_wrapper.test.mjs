@@ -1,0 +1,97 @@
+// deployment/install/skulk-service.sh, what the service runs: it reads the
+// env file as systemd does (an URL with '&' stays text), drops empty
+// settings, passes SKULK_VERBOSITY/SKULK_EXTRA_ARGS, keeps the tail of the
+// previous capture files, refuses a missing binary, and (launchd) gives up
+// after 5 starts within 5 minutes. skulk-host is a stand-in script here.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { installDir, tempDir, run, writeExecutable } from './helpers.mjs';
+
+const wrapper = join(installDir, 'skulk-service.sh');
+
+function sandbox() {
+  const root = tempDir();
+  const home = join(root, 'home');
+  mkdirSync(join(home, '.skulk', 'logs'), { recursive: true });
+  const out = join(root, 'exec.txt');
+  const bin = join(root, 'skulk-host');
+  // Prints its argv and the SKULK_* environment it was given.
+  writeExecutable(bin, `#!/bin/sh\n{ echo "args: $*"; env | grep '^SKULK_' | sort; } > '${out}'\n`);
+  return { root, home, bin, out, cleanup: () => rmSync(root, { recursive: true, force: true }) };
+}
+
+test('the env file is read as systemd reads it; empty settings are dropped; flags are passed', () => {
+  const sb = sandbox();
+  try {
+    writeFileSync(join(sb.home, '.skulk', 'skulk.env'), [
+      '# a comment',
+      'SKULK_AUTO_UPDATE=0',
+      'SKULK_VERBOSITY=-v',
+      'SKULK_EXTRA_ARGS=--api-port 1234',
+      'SKULK_LOGGING_INGEST_URL=http://central:9428/insert/jsonline?_stream_fields=node_id,component&_msg_field=msg',
+      'SKULK_BEACON_PORT=',
+      'SKULK_LIBP2P_NAMESPACE=old-name',
+      '',
+    ].join('\n'));
+    const r = run(wrapper, ['--launchd'], { home: sb.home, path: '/usr/bin:/bin', env: { SKULK_INSTALLED_BIN: sb.bin } });
+    assert.equal(r.code, 0, r.stderr);
+    const seen = readFileSync(sb.out, 'utf8');
+    assert.match(seen, /^args: -v --api-port 1234$/m);
+    assert.match(seen, /^SKULK_LOGGING_INGEST_URL=http:\/\/central:9428\/insert\/jsonline\?_stream_fields=node_id,component&_msg_field=msg$/m);
+    assert.doesNotMatch(seen, /SKULK_BEACON_PORT/, 'an empty value means the default: unset');
+    assert.match(seen, /^SKULK_NAMESPACE=old-name$/m, "the earlier product's namespace variable is honoured");
+    assert.doesNotMatch(seen, /SKULK_INSTALLED_BIN|SKULK_VERBOSITY/);
+  } finally {
+    sb.cleanup();
+  }
+});
+
+test('capture files start empty each launch, the previous tail kept as .1', () => {
+  const sb = sandbox();
+  try {
+    const logs = join(sb.home, '.skulk', 'logs');
+    writeFileSync(join(logs, 'skulk.stderr.log'), 'x'.repeat(100) + 'previous run tail');
+    writeFileSync(join(sb.home, '.skulk', 'skulk.env'), 'SKULK_CAPTURE_KEEP_BYTES=17\nSKULK_AUTO_UPDATE=0\n');
+    const r = run(wrapper, ['--launchd'], { home: sb.home, path: '/usr/bin:/bin', env: { SKULK_INSTALLED_BIN: sb.bin } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(readFileSync(join(logs, 'skulk.stderr.log'), 'utf8'), '');
+    assert.equal(readFileSync(join(logs, 'skulk.stderr.log.1'), 'utf8'), 'previous run tail');
+  } finally {
+    sb.cleanup();
+  }
+});
+
+test('a missing binary is refused with what to do', () => {
+  const sb = sandbox();
+  try {
+    const r = run(wrapper, [], { home: sb.home, path: '/usr/bin:/bin', env: { SKULK_INSTALLED_BIN: join(sb.root, 'nope'), SKULK_AUTO_UPDATE: '0' } });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /nope does not exist or is not executable \(not built\? run deployment\/dev\.sh build/);
+  } finally {
+    sb.cleanup();
+  }
+});
+
+test('launchd: the sixth start within 5 minutes gives up with exit 0 (launchd does not restart it); the next start goes ahead', () => {
+  const sb = sandbox();
+  try {
+    writeFileSync(join(sb.home, '.skulk', 'skulk.env'), 'SKULK_AUTO_UPDATE=0\n');
+    const start = () => run(wrapper, ['--launchd'], { home: sb.home, path: '/usr/bin:/bin', env: { SKULK_INSTALLED_BIN: sb.bin } });
+    for (let i = 0; i < 5; i++) {
+      rmSync(sb.out, { force: true });
+      assert.equal(start().code, 0);
+      assert.ok(existsSync(sb.out), `start ${i + 1} ran skulk-host`);
+    }
+    rmSync(sb.out, { force: true });
+    const sixth = start();
+    assert.equal(sixth.code, 0);
+    assert.match(sixth.stderr, /started 5 times within 5 minutes: giving up/);
+    assert.equal(existsSync(sb.out), false, 'skulk-host is not started again');
+    assert.equal(start().code, 0);
+    assert.ok(existsSync(sb.out), 'a person starting it again is not refused');
+  } finally {
+    sb.cleanup();
+  }
+});
