@@ -11,6 +11,7 @@
 #include "common/node_id.hpp"
 #include "common/stop_signals.hpp"
 #include "common/version.hpp"
+#include "log/log_control.hpp"
 #include "log/logging.hpp"
 #include "plugin/registry.hpp"
 #include "telemetry/publisher.hpp"
@@ -87,6 +88,7 @@ int Daemon::run() {
     auto &d = *impl_;
     // Before any thread starts: every thread inherits the mask, this one waits.
     const sigset_t stop_signals = block_stop_signals();
+    log::set_node_id(d.node_id); // JSON log lines carry it from here on
 
     d.log->info("skulk-host {} starting, node id {}, data dir {}", kVersion, d.node_id, d.options.data_dir.string());
     std::error_code ec;
