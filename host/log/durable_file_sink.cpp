@@ -94,7 +94,8 @@ void DurableFileSink::sink_it_(const spdlog::details::log_msg &msg) {
     spdlog::memory_buf_t line;
     formatter_->format(msg, line);
     if (size_ > 0 && size_ + line.size() > options_.rotate_bytes) rotate();
-    if (!file_) return; // could not reopen (disk full, dir removed): the other sinks still log
+    if (!file_) file_ = std::fopen(path().c_str(), "ae"); // the reopen after a rotation failed: try again
+    if (!file_) return; // the dir is gone or unwritable: the other sinks still log
     size_ += std::fwrite(line.data(), 1, line.size(), file_);
 }
 

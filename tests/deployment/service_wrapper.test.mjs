@@ -5,7 +5,8 @@
 // after 5 starts within 5 minutes. skulk-host is a stand-in script here.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, existsSync, rmSync, cpSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { installDir, tempDir, run, writeExecutable } from './helpers.mjs';
 
@@ -93,5 +94,45 @@ test('launchd: the sixth start within 5 minutes gives up with exit 0 (launchd do
     assert.ok(existsSync(sb.out), 'a person starting it again is not refused');
   } finally {
     sb.cleanup();
+  }
+});
+
+// A copy of deployment/install/ in a temp dir that is (or is not) a git checkout, with a stand-in build.
+function checkoutSandbox({ git }) {
+  const sb = sandbox();
+  const repo = join(sb.root, 'repo');
+  mkdirSync(join(repo, 'deployment'), { recursive: true });
+  cpSync(installDir, join(repo, 'deployment', 'install'), { recursive: true });
+  mkdirSync(join(repo, 'build', 'bin'), { recursive: true });
+  writeExecutable(join(repo, 'build', 'bin', 'skulk-host'), `#!/bin/sh\necho ran > '${sb.out}'\n`);
+  if (git) spawnSync('git', ['init', '-q', repo]);
+  return { ...sb, repo, wrapper: join(repo, 'deployment', 'install', 'skulk-service.sh') };
+}
+
+test('a checkout updates itself before each start (logged to skulk.prep.log, failures ignored); SKULK_AUTO_UPDATE=0 or a packaged install does not', () => {
+  const sb = checkoutSandbox({ git: true });
+  try {
+    const prep = join(sb.home, '.skulk', 'logs', 'skulk.prep.log');
+    const r = run(sb.wrapper, [], { home: sb.home, path: '/usr/bin:/bin', env: { SKULK_INSTALLED_BIN: join(sb.repo, 'build', 'bin', 'skulk-host') } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(readFileSync(sb.out, 'utf8'), 'ran\n', 'the service starts after a failed update');
+    const log = readFileSync(prep, 'utf8');
+    assert.match(log, /=== \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ boot prep of /);
+    assert.match(log, /git pull failed \(ignored\): running the revision on disk/, 'no upstream: logged, ignored');
+    assert.match(log, /no CMake build dir next to .*: not rebuilt/);
+
+    rmSync(prep);
+    assert.equal(run(sb.wrapper, [], { home: sb.home, path: '/usr/bin:/bin', env: { SKULK_AUTO_UPDATE: '0', SKULK_INSTALLED_BIN: join(sb.repo, 'build', 'bin', 'skulk-host') } }).code, 0);
+    assert.equal(existsSync(prep), false, 'SKULK_AUTO_UPDATE=0: no update');
+  } finally {
+    sb.cleanup();
+  }
+  const packaged = checkoutSandbox({ git: false });
+  try {
+    const r = run(packaged.wrapper, [], { home: packaged.home, path: '/usr/bin:/bin', env: { SKULK_INSTALLED_BIN: join(packaged.repo, 'build', 'bin', 'skulk-host') } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(existsSync(join(packaged.home, '.skulk', 'logs', 'skulk.prep.log')), false, 'not a checkout: off by default');
+  } finally {
+    packaged.cleanup();
   }
 });
