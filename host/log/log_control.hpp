@@ -10,14 +10,24 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 namespace skulk::log {
 
-// Reads SKULK_LOGGING_* / SKULK_LOG_* (log_settings.hpp). Returns "" or the
-// error naming the variable (the caller exits 2). A durable log or shipper
-// that cannot start is a warning in the log, never a failure.
-std::string init_daemon(int verbosity);
+// skulk.yaml's logging: section (logging.enabled, logging.ingest_url,
+// logging.external), for the config code to fill; a SKULK_LOGGING_*
+// variable wins over it.
+struct LoggingConfig {
+    std::optional<bool> enabled;
+    std::optional<bool> external;
+    std::optional<std::string> ingest_url;
+};
+
+// Reads SKULK_LOGGING_* / SKULK_LOG_* (log_settings.hpp) over `from_config`.
+// Returns "" or the error naming the variable (the caller exits 2). A durable
+// log or shipper that cannot start is a warning in the log, never a failure.
+std::string init_daemon(int verbosity, const LoggingConfig &from_config = {});
 
 // A runner (after init()): also send every record to the daemon that
 // started it (SKULK_LOG_RELAY), tagged with these; no-op without a daemon.

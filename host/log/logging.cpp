@@ -12,6 +12,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
+#include <cstdlib>
 #include <mutex>
 #include <vector>
 
@@ -112,9 +113,13 @@ void init(int verbosity) {
     spdlog::apply_all([](std::shared_ptr<spdlog::logger> l) { l->set_level(g_level); });
 }
 
-std::string init_daemon(int verbosity) {
+std::string init_daemon(int verbosity, const LoggingConfig &from_config) {
     LogSettings s;
+    s.enabled = from_config.enabled.value_or(s.enabled);
+    s.external = from_config.external.value_or(s.external);
     if (auto err = read_log_settings(s); !err.empty()) return err;
+    const char *url_env = std::getenv("SKULK_LOGGING_INGEST_URL");
+    if (from_config.ingest_url && (!url_env || !*url_env)) s.ingest_url = *from_config.ingest_url;
     std::vector<std::string> warnings;
     {
         std::lock_guard lock(g_mutex);
