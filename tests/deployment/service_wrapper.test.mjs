@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync, existsSync, rmSync, cpSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { waitFor, binary as daemonBinary } from '../harness/daemon.mjs';
 import { join } from 'node:path';
 import { installDir, tempDir, run, writeExecutable } from './helpers.mjs';
 
@@ -134,5 +135,36 @@ test('a checkout updates itself before each start (logged to skulk.prep.log, fai
     assert.equal(existsSync(join(packaged.home, '.skulk', 'logs', 'skulk.prep.log')), false, 'not a checkout: off by default');
   } finally {
     packaged.cleanup();
+  }
+});
+
+test('the real skulk-host starts through the wrapper with the env template as the env file, and stops on SIGTERM', { skip: !existsSync(daemonBinary) && `${daemonBinary} is not built` }, async () => {
+  const sb = sandbox();
+  try {
+    const dataDir = join(sb.root, 'data');
+    const template = readFileSync(join(installDir, 'skulk.env.example'), 'utf8')
+      .replace(/^SKULK_AUTO_UPDATE=.*$/m, 'SKULK_AUTO_UPDATE=0')
+      .replace(/^SKULK_BEACONS=.*$/m, 'SKULK_BEACONS=0')
+      .replace(/^SKULK_EXTRA_ARGS=.*$/m, `SKULK_EXTRA_ARGS=--api-port 0 --cluster-port 0 --data-dir ${dataDir}`);
+    writeFileSync(join(sb.home, '.skulk', 'skulk.env'), template);
+    const child = spawn(wrapper, ['--launchd'], { env: { HOME: sb.home, PATH: '/usr/bin:/bin', SKULK_INSTALLED_BIN: daemonBinary }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (b) => (stderr += b));
+    const exited = new Promise((r) => child.on('exit', (code, signal) => r({ code, signal })));
+    try {
+      const runtime = await waitFor(() => {
+        const f = join(dataDir, 'runtime.json');
+        return existsSync(f) && JSON.parse(readFileSync(f, 'utf8'));
+      }, { timeoutMs: 30000, what: 'runtime.json of the daemon started by the wrapper', describe: () => stderr });
+      assert.equal(runtime.pid, child.pid, 'the wrapper execs skulk-host: the service manager signals it directly');
+      const res = await fetch(`http://127.0.0.1:${runtime.apiPort}/healthz`);
+      assert.equal(res.status, 200);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    assert.deepEqual(await exited, { code: 0, signal: null }, stderr);
+    assert.match(readFileSync(join(sb.home, '.cache', 'skulk', 'logs', 'skulk.log'), 'utf8'), /\[daemon\] stopped$/m, 'the durable log in the XDG cache dir');
+  } finally {
+    sb.cleanup();
   }
 });
