@@ -21,6 +21,7 @@ packages=(
   libpugixml-dev libtoml11-dev libpcre2-dev libcurl4-openssl-dev libgtest-dev libicu-dev
   clang libclang-rt-14-dev python3 python3-numpy iproute2 procps
   zlib1g-dev libsodium-dev
+  python3-yaml systemd zstd
 )
 
 deps() {

@@ -1,5 +1,7 @@
 #include "api/metrics.hpp"
 
+#include "log/log_control.hpp"
+
 #include <fmt/format.h>
 
 namespace skulk::api {
@@ -79,6 +81,11 @@ std::string Metrics::render(const MetricsSnapshot &snap) const {
         out += fmt::format("skulk_runners{{phase=\"{}\"}} {}\n", label(phase), n);
     scalar(out, "skulk_eventlog_counting_only", "gauge", "1 when the event log only counts (disk full), 0 when it persists.", snap.eventlog_counting_only ? 1 : 0);
     scalar(out, "skulk_eventlog_appended_total", "counter", "Events appended to the event log.", snap.eventlog_appended);
+    const auto dropped = log::dropped_lines();
+    out += "# HELP skulk_log_dropped_lines_total Log lines dropped so that no thread waits on logging: the queue was full, or the pipe to the log shipper was.\n"
+           "# TYPE skulk_log_dropped_lines_total counter\n";
+    out += fmt::format("skulk_log_dropped_lines_total{{reason=\"queue_full\"}} {}\n", dropped.queue_full);
+    out += fmt::format("skulk_log_dropped_lines_total{{reason=\"shipper\"}} {}\n", dropped.shipper);
     return out;
 }
 

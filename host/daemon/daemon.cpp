@@ -13,6 +13,7 @@
 #include "common/node_id.hpp"
 #include "common/stop_signals.hpp"
 #include "common/version.hpp"
+#include "log/log_control.hpp"
 #include "log/logging.hpp"
 #include "plugin/registry.hpp"
 #include "telemetry/publisher.hpp"
@@ -104,6 +105,7 @@ int Daemon::run() {
     auto &d = *impl_;
     // Before any thread starts: every thread inherits the mask, this one waits.
     const sigset_t stop_signals = block_stop_signals();
+    log::set_node_id(d.node_id); // JSON log lines carry it from here on
 
     d.log->info("skulk-host {} starting, node id {}, data dir {}", kVersion, d.node_id, d.options.data_dir.string());
     std::error_code ec;

@@ -2,6 +2,7 @@
 // anything else runs the daemon (a stray word is a usage error, exit 2).
 #include "config/options.hpp"
 #include "daemon/daemon.hpp"
+#include "log/log_control.hpp"
 #include "log/logging.hpp"
 #include "plugin/plugins_command.hpp"
 
@@ -35,8 +36,16 @@ int main(int argc, char **argv) {
                      parsed.message.c_str());
         return parsed.outcome == skulk::config::ParseOutcome::exit_ok ? 0 : 2;
     }
-    skulk::log::init(parsed.options.verbosity);
+    if (auto err = skulk::log::init_daemon(parsed.options.verbosity); !err.empty()) {
+        std::fprintf(stderr, "%s\n", err.c_str());
+        return 2;
+    }
     raise_open_file_limit();
-    skulk::daemon::Daemon daemon(std::move(parsed.options));
-    return daemon.run();
+    int rc = 0;
+    {
+        skulk::daemon::Daemon daemon(std::move(parsed.options));
+        rc = daemon.run();
+    }
+    skulk::log::shutdown(); // the last lines reach skulk.log and the shipper
+    return rc;
 }

@@ -10,6 +10,7 @@
 // line, 3 refused (the shard does not fit).
 #include "common/stop_signals.hpp"
 #include "engine/compute_session.hpp"
+#include "log/log_control.hpp"
 #include "log/logging.hpp"
 #include "chat_template/chat_template.hpp"
 #include "gguf/gguf.hpp"
@@ -320,6 +321,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     log::init(o.verbosity);
+    log::relay_to_daemon("runner-" + o.instance_id + "-r" + std::to_string(o.rank), o.instance_id); // same id as Worker::runner_id
     StatusReporter status;
     try {
         return serve(o, status);

@@ -171,7 +171,9 @@ export async function startDaemon({ args = [], env = {}, dataDir, ready, timeout
   // UDP discovery beacons off unless a test asks for them: test daemons on
   // one host would otherwise find each other and form one cluster (tests
   // that want a cluster pass --bootstrap-peers).
-  const child = spawn(binary, argv, { env: { SKULK_BEACONS: '0', ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The durable skulk.log goes in the data dir, not the shared ~/.cache/skulk/logs.
+  const child = spawn(binary, argv, { env: { SKULK_BEACONS: '0', SKULK_LOG_DIR: join(dataDir, 'logs'), ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'] });
   const d = new Daemon(child, dataDir, ownsDataDir);
   live.add(d);
   // Fails the wait at once if the process cannot start or dies while starting.
