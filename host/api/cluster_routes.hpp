@@ -1,6 +1,6 @@
 // The cluster's HTTP routes: GET /state, GET /events?since=N,
 // GET /v1/diagnostics/node and a minimal POST /place_instance. The JSON
-// (camelCase, shared/reference/API.md) of State lives here, not in host/state.
+// (camelCase, the earlier product's field names) of State lives here, not in host/state.
 #pragma once
 
 #include "api/http_server.hpp"

@@ -1,7 +1,7 @@
 #include "api/model_routes.hpp"
 
 #include "cards/card_parser.hpp"
-#include "cards/cluster_sync.hpp"
+#include "worker/card_sync.hpp"
 #include "cards/model_files.hpp"
 #include "log/logging.hpp"
 
@@ -88,7 +88,7 @@ void delete_card(cards::CardStore &store, cluster::Node *cluster, const std::str
                                             "model '" + id + "' is a built-in card and cannot be deleted");
             const auto r = cluster->submit(state::DeleteCustomModelCard{id}, 15s);
             if (!r.ok) return send_submit_failure(res, r);
-            if (!cards::wait_for_card(store, id, nullptr, 10s))
+            if (!worker::wait_for_card(store, id, nullptr, 10s))
                 return res.send_error(500, "the cluster accepted the deletion of '" + id + "' but this node did not apply it in time",
                                       "server_error");
         }
@@ -197,7 +197,7 @@ void register_model_routes(HttpServer &server, cards::CardStore &store, cluster:
                 const std::string text = store.prepare_custom(card);
                 const auto r = cluster->submit(state::AddCustomModelCard{state::CustomCard{card.model_id, text}}, 15s);
                 if (!r.ok) return send_submit_failure(res, r);
-                if (!cards::wait_for_card(store, card.model_id, &text, 10s) || !(stored = store.find(card.model_id)))
+                if (!worker::wait_for_card(store, card.model_id, &text, 10s) || !(stored = store.find(card.model_id)))
                     return res.send_error(500, "the cluster accepted card '" + card.model_id +
                                                    "' but this node did not store it in time (see its log)", "server_error");
             }

@@ -1,4 +1,4 @@
-// The model-card HTTP routes (shared/reference/API.md):
+// The model-card HTTP routes (the contract: docs/operations.md, docs/model-cards.md):
 //   GET /v1/models, GET /models      the OpenAI model list, card fields added
 //   GET /v1/models/{id}              one model (404 model_not_found)
 //   POST /models/add                 a custom card as JSON (card field names) or {"toml": "..."}
@@ -7,7 +7,7 @@
 //
 // With a cluster node, add/delete are validated here and then go through the
 // master (AddCustomModelCard / DeleteCustomModelCard); every node's listener
-// (cards/cluster_sync.hpp) writes or removes the file, and the route answers
+// (worker/card_sync.hpp) writes or removes the file, and the route answers
 // once this node has applied it. Without one (tests), they act locally.
 #pragma once
 

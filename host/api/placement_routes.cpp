@@ -1,9 +1,9 @@
 #include "api/placement_routes.hpp"
 
 #include "api/model_routes.hpp"
-#include "cards/model_files.hpp"
 #include "log/logging.hpp"
-#include "placement/cluster_facts.hpp"
+#include "placing/cluster_facts.hpp"
+#include "placing/place.hpp"
 #include "placement/planner.hpp"
 
 #include <chrono>
@@ -19,7 +19,6 @@ using namespace std::chrono_literals;
 
 // How long POST /place_instance waits for missing telemetry before 503.
 constexpr auto kInfoWait = 15s;
-constexpr auto kInfoPoll = 200ms;
 
 json shard_json(const state::ShardAssignment &s) {
     return {{"nodeId", s.node_id}, {"rank", s.rank}, {"worldSize", s.world_size}, {"firstLayer", s.first_layer},
@@ -33,40 +32,43 @@ json instance_json(const state::Instance &i) {
     return j;
 }
 
-// A shard planned on this node will open the card's model file here: a file
-// that is missing or not a GGUF is refused now, in the answer, rather than
-// found by a runner that then fails to load (and only the log says why).
-// Files on other nodes are theirs to check.
-std::string local_model_file_problem(const cards::ModelCard &card, const std::vector<state::ShardAssignment> &shards,
-                                     const std::string &self_id) {
-    if (!card.source.is_local()) return "";
-    for (const auto &s : shards)
-        if (s.node_id == self_id) return cards::check_model_file(card.source.path);
-    return "";
-}
-
-int status_of(placement::FailureKind k) { return k == placement::FailureKind::InfoPending ? 503 : 400; }
-
-// A runner writes files in its node's data dir after the placement is
-// answered (its socket, the chat template). A node whose data dir is full
-// would accept the placement and then fail it: leave such nodes out.
-constexpr uint64_t kRunnerFilesFloor = 1 << 20;
-
-// The shard nodes whose latest telemetry shows less room than a runner
-// needs; `why` gets one clause per node.
-std::vector<std::string> short_of_disk(const std::vector<state::ShardAssignment> &shards, const cluster::View &view,
-                                       std::string &why) {
-    std::vector<std::string> out;
-    for (const auto &s : shards) {
-        auto t = view.telemetry.find(s.node_id);
-        if (t == view.telemetry.end() || t->second.reading.disk_total == 0) continue; // unknown: the planner waits for it
-        const uint64_t free_bytes = t->second.reading.disk_available;
-        if (free_bytes >= kRunnerFilesFloor || std::find(out.begin(), out.end(), s.node_id) != out.end()) continue;
-        out.push_back(s.node_id);
-        why += (why.empty() ? "" : "; ") + std::string("node ") + s.node_id + "'s data dir has " + std::to_string(free_bytes) +
-               " bytes free, below the " + std::to_string(kRunnerFilesFloor) + " a runner needs for its files";
+// One table from a placement's failure kind to the HTTP answer.
+struct HttpAnswer {
+    int status;
+    const char *type;
+};
+HttpAnswer answer_for(const placing::Placed &p) {
+    using placing::Failure;
+    switch (p.failure) {
+    case Failure::no_card: return {404, "invalid_request_error"};
+    case Failure::plan: return {400, "invalid_request_error"};
+    case Failure::info_pending: return {503, "service_unavailable"};
+    case Failure::data_dir_full: return {507, "insufficient_storage"};
+    case Failure::model_file: return {422, "invalid_request_error"};
+    case Failure::unavailable: return {503, "service_unavailable"};
+    case Failure::refused:
+        return p.refusal == state::Refusal::not_found  ? HttpAnswer{404, "invalid_request_error"}
+               : p.refusal == state::Refusal::conflict ? HttpAnswer{409, "invalid_request_error"}
+                                                       : HttpAnswer{400, "invalid_request_error"};
+    case Failure::none: break;
     }
-    return out;
+    return {500, "server_error"};
+}
+// The envelope's code: the planner's kind where it decided, else the failure's.
+std::string code_for(const placing::Placed &p) {
+    using placing::Failure;
+    switch (p.failure) {
+    case Failure::no_card: return "model_not_found";
+    case Failure::plan:
+    case Failure::info_pending: return placement::to_string(p.plan_kind);
+    case Failure::model_file: return "model_file_invalid";
+    case Failure::refused: return state::to_string(p.refusal);
+    default: return placing::to_string(p.failure);
+    }
+}
+void send_place_failure(HttpResponse &res, const placing::Placed &p, std::string_view param = {}) {
+    const HttpAnswer a = answer_for(p);
+    res.send_error(a.status, p.message, a.type, code_for(p), param);
 }
 
 bool parse_body(const HttpRequest &req, HttpResponse &res, json &body) {
@@ -96,9 +98,11 @@ bool string_list(const json &body, const char *field, std::vector<std::string> &
 }
 
 void send_submit_failure(HttpResponse &res, const cluster::CommandReply &r) {
-    const bool unavailable = r.error.find("master") != std::string::npos || r.error.find("in time") != std::string::npos ||
-                             r.error.find("not running") != std::string::npos;
-    res.send_error(unavailable ? 503 : 400, r.error, unavailable ? "service_unavailable" : "invalid_request_error");
+    placing::Placed p;
+    p.failure = r.refusal == state::Refusal::unavailable ? placing::Failure::unavailable : placing::Failure::refused;
+    p.refusal = r.refusal == state::Refusal::none ? state::Refusal::invalid : r.refusal;
+    p.message = r.error;
+    send_place_failure(res, p);
 }
 
 // Placeholder models (no card) are placed without planning only for the
@@ -144,64 +148,40 @@ void place_instance(cluster::Node &node, cards::CardStore &cards, const HttpRequ
     bool self_heal = true; // re-place the instance on the survivors when one of its nodes dies
     if (body.contains("self_heal")) {
         if (!body["self_heal"].is_boolean())
-            return res.send_error(400, "self_heal must be true or false", "invalid_request_error", "self_heal");
+            return res.send_error(400, "self_heal must be true or false", "invalid_request_error", "invalid_value", "self_heal");
         self_heal = body["self_heal"];
     }
     preq.excluded.insert(excluded.begin(), excluded.end());
 
-    const auto card = cards.find(model_id);
-    if (!card) {
-        if (uncarded_allowed()) return place_uncarded(node, res, model_id, preq.sharding, node_ids);
-        return res.send_error(404, "no model card for " + model_id + " (GET /models lists the known models)", "invalid_request_error", "model_not_found");
-    }
-    const placement::ModelFacts facts = placement::model_facts(*card);
-
-    // Dry run; while some node's telemetry has not arrived, wait (bounded).
-    const auto deadline = std::chrono::steady_clock::now() + kInfoWait;
-    placement::Outcome o;
-    std::string disk_why; // nodes left out for a full data dir
-    for (;;) {
-        const auto view = node.view();
-        auto nodes = placement::node_facts(view, cards);
-        placement::Request r = preq;
-        if (!node_ids.empty()) // pinned: every other member is out
-            for (const auto &n : nodes)
-                if (std::find(node_ids.begin(), node_ids.end(), n.node_id) == node_ids.end()) r.excluded.insert(n.node_id);
-        o = placement::plan(facts, nodes, r);
-        if (o.ok()) {
-            const auto full = short_of_disk(o.plan->instance.shards, view, disk_why);
-            if (!full.empty()) { // plan again without them (each round leaves out at least one more node)
-                preq.excluded.insert(full.begin(), full.end());
-                continue;
-            }
+    if (!cards.find(model_id) && uncarded_allowed()) return place_uncarded(node, res, model_id, preq.sharding, node_ids);
+    placing::Request request;
+    request.model_id = model_id;
+    request.plan = preq;
+    request.pinned = node_ids;
+    request.self_heal = self_heal;
+    request.info_wait = kInfoWait; // a dry run that waits (bounded) for missing telemetry
+    request.submit_timeout = 15s;
+    const placing::Placed placed = placing::place(node, cards, request);
+    if (!placed.ok()) {
+        if (placed.failure == placing::Failure::info_pending) {
+            placing::Placed late = placed;
+            late.message += " after waiting 15 s";
+            return send_place_failure(res, late);
         }
-        if (o.ok() || o.kind != placement::FailureKind::InfoPending || std::chrono::steady_clock::now() >= deadline) break;
-        std::this_thread::sleep_for(kInfoPoll);
+        if (placed.failure == placing::Failure::no_card) {
+            placing::Placed nc = placed;
+            nc.message += " (GET /models lists the known models)";
+            return send_place_failure(res, nc);
+        }
+        return send_place_failure(res, placed, placed.failure == placing::Failure::model_file ? "model_id" : "");
     }
-    if (!o.ok() && !disk_why.empty())
-        return res.send_error(507, disk_why + "; leaving them out: " + o.message, "insufficient_storage", "data_dir_full");
-    if (!o.ok()) {
-        const bool pending = o.kind == placement::FailureKind::InfoPending;
-        return res.send_error(status_of(o.kind), pending ? o.message + " after waiting 15 s" : o.message,
-                              pending ? "service_unavailable" : "invalid_request_error", placement::to_string(o.kind));
-    }
-    if (auto why = local_model_file_problem(*card, o.plan->instance.shards, node.view().self_id); !why.empty())
-        return res.send_error(422, "cannot place " + model_id + ": " + why, "invalid_request_error", "model_file_invalid",
-                              "model_id");
-    state::PlaceInstance cmd;
-    cmd.model_id = model_id;
-    cmd.sharding = o.plan->instance.sharding;
-    cmd.shards = o.plan->instance.shards;
-    cmd.context_token_limit = o.plan->instance.context_token_limit;
-    cmd.self_heal = self_heal;
-    const auto r = node.submit(cmd, 15s);
-    if (!r.ok) return send_submit_failure(res, r);
-    log::get("placement")->info("placed {} as {} over {} node(s)", model_id, r.created_ids.empty() ? "?" : r.created_ids.front(),
-                                cmd.shards.size());
+    const auto card = cards.find(model_id);
+    log::get("placement")->info("placed {} as {} over {} node(s)", model_id, placed.instance_id.empty() ? "?" : placed.instance_id,
+                                placed.instance.shards.size());
     res.send_json(200, json{{"message", "Command received."},
-                            {"command_id", r.command_id},
-                            {"instance_id", r.created_ids.empty() ? json(nullptr) : json(r.created_ids.front())},
-                            {"model_card", model_json(*card)}}
+                            {"command_id", placed.command_id},
+                            {"instance_id", placed.instance_id.empty() ? json(nullptr) : json(placed.instance_id)},
+                            {"model_card", card ? model_json(*card) : json(nullptr)}}
                            .dump());
 }
 
@@ -218,7 +198,7 @@ void previews(cluster::Node &node, cards::CardStore &cards, const HttpRequest &r
             if (!id.empty()) base.excluded.insert(id);
     }
     const auto facts = placement::model_facts(*card);
-    const auto nodes = placement::node_facts(node.view(), cards);
+    const auto nodes = placing::node_facts(node.view(), cards);
     json list = json::array();
     for (const char *sharding : {"Pipeline", "Tensor"}) {
         placement::Request r = base;
@@ -289,9 +269,9 @@ void create_instance(cluster::Node &node, cards::CardStore &cards, const HttpReq
         inst.context_token_limit = j["contextTokenLimit"].get<int64_t>();
     }
     const auto view = node.view();
-    if (auto e = placement::check_instance(facts, placement::node_facts(view, cards), inst); !e.empty())
+    if (auto e = placement::check_instance(facts, placing::node_facts(view, cards), inst); !e.empty())
         return res.send_error(400, e, "invalid_request_error", "invalid_placement");
-    if (std::string why; !short_of_disk(inst.shards, view, why).empty())
+    if (std::string why; !placing::short_of_disk(inst.shards, view, why).empty())
         return res.send_error(507, why, "insufficient_storage", "data_dir_full");
     state::PlaceInstance cmd;
     cmd.model_id = inst.model_id;

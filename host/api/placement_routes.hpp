@@ -1,4 +1,4 @@
-// The placement routes (shared/reference/API.md):
+// The placement routes (docs/architecture.md "Placement"):
 //   POST /place_instance        dry-runs the planner, then asks the master to
 //                               create the planned instance
 //   GET  /instance/previews     every candidate (sharding x node count)

@@ -8,7 +8,7 @@
 // owning thread polls (RequestTable).
 #pragma once
 
-#include "cluster/curve.hpp"
+#include "common/curve.hpp"
 #include "common/unix_frames.hpp"
 
 #include <zmq.hpp>

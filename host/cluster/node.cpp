@@ -1,7 +1,7 @@
 #include "cluster/node.hpp"
 
 #include "cluster/beacon.hpp"
-#include "cluster/curve.hpp"
+#include "common/curve.hpp"
 #include "common/node_id.hpp"
 #include "log/logging.hpp"
 #include "master/master.hpp"
@@ -27,6 +27,15 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 constexpr size_t kMaxSessionEvents = 100000; // kept in memory for gaps and /events
+
+// A command this node could not get to a master: worth retrying shortly.
+CommandReply unavailable(const std::string &command_id, std::string why) {
+    CommandReply r;
+    r.command_id = command_id;
+    r.error = std::move(why);
+    r.refusal = state::Refusal::unavailable;
+    return r;
+}
 
 // "tcp://host:port" -> {host, port}; port -1 when malformed.
 std::pair<std::string, int> split_endpoint(const std::string &ep) {
@@ -438,6 +447,7 @@ struct Node::Impl {
         const auto d = master::decide(state, cmd, [] { return make_node_id(); });
         r.ok = d.ok;
         r.error = d.error;
+        r.refusal = d.refusal;
         if (d.ok) {
             for (const auto &b : d.events)
                 if (auto *c = std::get_if<state::InstanceCreated>(&b)) r.created_ids.push_back(c->instance.id);
@@ -466,15 +476,15 @@ struct Node::Impl {
                 ++it;
                 continue;
             } else {
-                p->reply.set_value(CommandReply{p->command.command_id, false, "no master is elected yet; retry shortly", {}});
+                p->reply.set_value(unavailable(p->command.command_id, "no master is elected yet; retry shortly"));
             }
             it = waiting.erase(it);
         }
         for (auto it = inflight.begin(); it != inflight.end();) {
             auto &p = it->second;
             if (now >= p->deadline || p->sent_to != election->master()) {
-                p->reply.set_value(CommandReply{it->first, false,
-                    now >= p->deadline ? "the master did not answer in time" : "the master changed; retry the request", {}});
+                p->reply.set_value(unavailable(
+                    it->first, now >= p->deadline ? "the master did not answer in time" : "the master changed; retry the request"));
                 it = inflight.erase(it);
             } else {
                 ++it;
@@ -514,7 +524,7 @@ struct Node::Impl {
             reply = heartbeat();
         } else if (auto *c = std::get_if<CommandRequest>(&env->body)) {
             reply = session_term ? decide(c->command)
-                                 : CommandReply{c->command.command_id, false, "this node is not the master", {}};
+                                 : unavailable(c->command.command_id, "this node is not the master");
         } else if (std::get_if<SnapshotRequest>(&env->body)) {
             if (session_term) reply = SnapshotReply{state};
         } else if (auto *g = std::get_if<GapRequest>(&env->body)) {
@@ -738,7 +748,7 @@ void Node::stop() {
     if (!d.running.exchange(false)) return;
     if (d.thread.joinable()) d.thread.join();
     std::lock_guard lk(d.mu);
-    for (auto &p : d.submitted) p->reply.set_value(CommandReply{p->command.command_id, false, "the node is stopping", {}});
+    for (auto &p : d.submitted) p->reply.set_value(unavailable(p->command.command_id, "the node is stopping"));
     d.submitted.clear();
 }
 
@@ -793,11 +803,11 @@ CommandReply Node::submit(state::CommandBody body, std::chrono::milliseconds tim
     const std::string id = p->command.command_id;
     {
         std::lock_guard lk(d.mu);
-        if (!d.running) return CommandReply{id, false, "the cluster is not running", {}};
+        if (!d.running) return unavailable(id, "the cluster is not running");
         d.submitted.push_back(std::move(p));
     }
     if (fut.wait_for(timeout + 2s) != std::future_status::ready)
-        return CommandReply{id, false, "the cluster did not answer in time", {}};
+        return unavailable(id, "the cluster did not answer in time");
     return fut.get();
 }
 

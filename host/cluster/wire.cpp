@@ -100,7 +100,19 @@ using nlohmann::json;
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ElectionKey, forced, clock, seniority, commands_seen, node_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Heartbeat, port, key, master_id, master_term, last_idx, peers, leaving)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Hello, port)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(CommandReply, command_id, ok, error, created_ids)
+void to_json(json &j, const CommandReply &r) {
+    j = json{{"command_id", r.command_id}, {"ok", r.ok}, {"error", r.error}, {"created_ids", r.created_ids},
+             {"refusal", state::to_string(r.refusal)}};
+}
+void from_json(const json &j, CommandReply &r) {
+    j.at("command_id").get_to(r.command_id);
+    j.at("ok").get_to(r.ok);
+    j.at("error").get_to(r.error);
+    j.at("created_ids").get_to(r.created_ids);
+    r.refusal = !j.contains("refusal")    ? state::Refusal::none
+                : !j["refusal"].is_string() ? state::Refusal::invalid
+                                            : state::refusal_from_string(j["refusal"].get_ref<const std::string &>());
+}
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(GapRequest, term, since)
 } // namespace skulk::cluster
 

@@ -68,6 +68,9 @@ struct CommandReply {
     bool ok = false;
     std::string error;
     std::vector<std::string> created_ids; // ids of instances the command created
+    // Why it was refused, by kind ("refusal" on the wire; a reply without
+    // it, from an older node, reads as none and counts as invalid).
+    state::Refusal refusal = state::Refusal::none;
 };
 struct SnapshotRequest {};
 struct SnapshotReply { state::State state; };

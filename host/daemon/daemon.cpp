@@ -6,7 +6,7 @@
 #include "api/model_routes.hpp"
 #include "api/placement_routes.hpp"
 #include "cards/card_store.hpp"
-#include "cards/cluster_sync.hpp"
+#include "worker/card_sync.hpp"
 #include "cards/model_files.hpp"
 #include "cluster/node.hpp"
 #include "common/data_dir_lock.hpp"
@@ -167,7 +167,7 @@ int Daemon::run() {
         wo.cluster_secret = d.options.cluster_secret;
         d.worker = std::make_unique<worker::Worker>(wo, *d.cluster, *d.cards, *d.plugins);
         d.worker->attach(); // the listener goes in before the node starts
-        cards::attach_cluster_sync(*d.cluster, *d.cards); // custom cards follow the replicated State
+        worker::attach_card_sync(*d.cluster, *d.cards); // custom cards follow the replicated State
         try {
             d.cluster->start();
         } catch (const std::exception &e) {

@@ -10,8 +10,10 @@ namespace {
 
 using namespace state;
 
-Decision refuse(std::string why) { return Decision{false, std::move(why), {}}; }
-Decision accept(std::vector<EventBody> events) { return Decision{true, {}, std::move(events)}; }
+Decision refuse(std::string why, Refusal kind = Refusal::invalid) { return Decision{false, std::move(why), kind, {}}; }
+Decision not_found(std::string why) { return refuse(std::move(why), Refusal::not_found); }
+Decision conflict(std::string why) { return refuse(std::move(why), Refusal::conflict); }
+Decision accept(std::vector<EventBody> events) { return Decision{true, {}, Refusal::none, std::move(events)}; }
 
 // Minimal placement until the placement engine replaces it: the member with
 // the fewest instances (ties: smallest id), whole model on one node.
@@ -31,7 +33,7 @@ Decision place(const State &s, const PlaceInstance &c, const std::function<std::
     if (c.sharding != "Pipeline" && c.sharding != "Tensor")
         return refuse("sharding must be \"Pipeline\" or \"Tensor\", got \"" + c.sharding + "\"");
     if (!c.replaces.empty() && !s.replacing.count(c.replaces))
-        return refuse("instance " + c.replaces + " is not waiting to be re-placed (already re-placed or given up)");
+        return conflict("instance " + c.replaces + " is not waiting to be re-placed (already re-placed or given up)");
     if (!c.shards.empty()) {
         // A planned layout: re-check what the master can see (the planner
         // checked memory and backends against telemetry on the way in).
@@ -92,10 +94,10 @@ Decision delete_instance(const State &s, const DeleteInstance &c, const std::str
         // Another rank's worker reporting the same failure must not cancel
         // the re-placement the first one started.
         if (s.replacing.count(c.instance_id) && c.failed)
-            return refuse("instance " + c.instance_id + " was deleted already and is being re-placed");
+            return conflict("instance " + c.instance_id + " was deleted already and is being re-placed");
         if (s.replacing.count(c.instance_id))
             return accept({InstanceDeleted{c.instance_id, with_reason("re-placement given up", c.reason), false}});
-        return refuse("no instance " + c.instance_id);
+        return not_found("no instance " + c.instance_id);
     }
     std::vector<EventBody> ev;
     fail_tasks_of(s, c.instance_id, "instance " + c.instance_id + " was deleted", ev);
@@ -116,22 +118,22 @@ Decision decide(const State &s, const Command &cmd, const std::function<std::str
                 return delete_instance(s, c, cmd.command_id);
             } else if constexpr (std::is_same_v<T, CreateTask>) {
                 if (c.task_id.empty()) return refuse("task_id must not be empty");
-                if (s.tasks.count(c.task_id)) return refuse("task " + c.task_id + " already exists");
-                if (!s.instances.count(c.instance_id)) return refuse("no instance " + c.instance_id);
+                if (s.tasks.count(c.task_id)) return conflict("task " + c.task_id + " already exists");
+                if (!s.instances.count(c.instance_id)) return not_found("no instance " + c.instance_id);
                 return accept({TaskCreated{Task{c.task_id, c.instance_id, cmd.command_id, TaskStatus::Pending, {}}}});
             } else if constexpr (std::is_same_v<T, FinishTask>) {
                 auto it = s.tasks.find(c.task_id);
-                if (it == s.tasks.end()) return refuse("no task " + c.task_id);
-                if (!it->second.in_flight()) return refuse("task " + c.task_id + " has already ended");
+                if (it == s.tasks.end()) return not_found("no task " + c.task_id);
+                if (!it->second.in_flight()) return conflict("task " + c.task_id + " has already ended");
                 return accept({TaskFinished{c.task_id}});
             } else if constexpr (std::is_same_v<T, FailTask>) {
                 auto it = s.tasks.find(c.task_id);
-                if (it == s.tasks.end()) return refuse("no task " + c.task_id);
-                if (!it->second.in_flight()) return refuse("task " + c.task_id + " has already ended");
+                if (it == s.tasks.end()) return not_found("no task " + c.task_id);
+                if (!it->second.in_flight()) return conflict("task " + c.task_id + " has already ended");
                 return accept({TaskFailed{c.task_id, c.error_message}});
             } else if constexpr (std::is_same_v<T, ReportRunnerStatus>) {
                 if (c.status.runner_id.empty()) return refuse("runner_id must not be empty");
-                if (!s.instances.count(c.status.instance_id)) return refuse("no instance " + c.status.instance_id);
+                if (!s.instances.count(c.status.instance_id)) return not_found("no instance " + c.status.instance_id);
                 return accept({RunnerStatusUpdated{c.status}});
             } else if constexpr (std::is_same_v<T, AddCustomModelCard>) {
                 if (c.card.model_id.empty()) return refuse("model_id must not be empty");

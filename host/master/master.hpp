@@ -17,6 +17,7 @@ namespace skulk::master {
 struct Decision {
     bool ok = false;
     std::string error;                    // why the command was refused (ok == false)
+    state::Refusal refusal = state::Refusal::none; // its kind
     std::vector<state::EventBody> events; // what to index (ok == true)
 };
 

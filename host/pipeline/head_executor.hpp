@@ -11,7 +11,7 @@
 // caches of the ranks no longer agree, so the instance cannot go on.
 #pragma once
 
-#include "cluster/curve.hpp"
+#include "common/curve.hpp"
 #include "engine/step_executor.hpp"
 #include "pipeline/frame.hpp"
 #include "pipeline/peer_watch.hpp"

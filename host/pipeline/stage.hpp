@@ -5,7 +5,7 @@
 // no request state: rank 0's scheduler owns tokenizer, sampler and requests.
 #pragma once
 
-#include "cluster/curve.hpp"
+#include "common/curve.hpp"
 #include "engine/compute_session.hpp"
 #include "pipeline/frame.hpp"
 #include "pipeline/peer_watch.hpp"

@@ -5,7 +5,7 @@
 namespace skulk::quant {
 namespace {
 
-// ggml-common.h block layouts (see shared/reference/cpu-kernels.md).
+// ggml's block layouts (ggml-common.h), as GGUF files store them.
 constexpr std::array<type_traits, 15> kTypes{{
     {0, "F32", 1, 4},      {1, "F16", 1, 2},      {2, "Q4_0", 32, 18},   {3, "Q4_1", 32, 20},
     {6, "Q5_0", 32, 22},   {7, "Q5_1", 32, 24},   {8, "Q8_0", 32, 34},   {9, "Q8_1", 32, 36},

@@ -16,7 +16,7 @@
 // requests; so does a unix:// connection that closes.
 #pragma once
 
-#include "cluster/curve.hpp"
+#include "common/curve.hpp"
 #include "runner/request.hpp"
 #include "runner/unix_clients.hpp"
 

@@ -4,6 +4,7 @@
 
 #include "state/types.hpp"
 
+#include <string_view>
 #include <variant>
 
 namespace skulk::state {
@@ -35,6 +36,19 @@ struct ReportRunnerStatus { RunnerStatus status; };
 // The API node has validated the TOML already; the master checks the id only.
 struct AddCustomModelCard { CustomCard card; };
 struct DeleteCustomModelCard { std::string model_id; };
+
+// Why a command was not carried out, by kind, so that callers choose their
+// answer (an HTTP status, a retry) from the kind and never from the text.
+enum class Refusal {
+    none,        // carried out
+    invalid,     // the command is malformed or breaks a rule: do not retry as is
+    not_found,   // it names an instance, task or card that does not exist
+    conflict,    // the state moved on (already exists, already ended, being re-placed)
+    unavailable  // no master answered (none elected, changed, or too slow): retry shortly
+};
+const char *to_string(Refusal r);
+// Unknown names read as invalid (the safe answer: "do not retry as is").
+Refusal refusal_from_string(std::string_view name);
 
 using CommandBody = std::variant<PlaceInstance, DeleteInstance, CreateTask, FinishTask, FailTask, ReportRunnerStatus,
                                  AddCustomModelCard, DeleteCustomModelCard>;

@@ -21,6 +21,11 @@ constexpr std::array<std::pair<TaskStatus, const char *>, 4> kTaskStatuses{{
     {TaskStatus::Complete, "Complete"}, {TaskStatus::Failed, "Failed"},
 }};
 
+constexpr std::array<std::pair<Refusal, const char *>, 5> kRefusals{{
+    {Refusal::none, "none"}, {Refusal::invalid, "invalid"}, {Refusal::not_found, "not_found"},
+    {Refusal::conflict, "conflict"}, {Refusal::unavailable, "unavailable"},
+}};
+
 template <class Enum, size_t N>
 const char *name_of(const std::array<std::pair<Enum, const char *>, N> &table, Enum v) {
     for (const auto &[e, n] : table)
@@ -42,6 +47,12 @@ const char *to_string(RunnerPhase p) { return name_of(kPhases, p); }
 bool parse_runner_phase(const std::string &s, RunnerPhase &out) { return parse_name(kPhases, s, out); }
 const char *to_string(TaskStatus s) { return name_of(kTaskStatuses, s); }
 bool parse_task_status(const std::string &s, TaskStatus &out) { return parse_name(kTaskStatuses, s, out); }
+
+const char *to_string(Refusal r) { return name_of(kRefusals, r); }
+Refusal refusal_from_string(std::string_view name) {
+    Refusal r = Refusal::invalid;
+    return parse_name(kRefusals, std::string(name), r) ? r : Refusal::invalid;
+}
 
 const char *event_name(const EventBody &body) {
     return std::visit(overloaded{

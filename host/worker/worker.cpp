@@ -2,7 +2,7 @@
 
 #include "common/paths.hpp"
 #include "log/logging.hpp"
-#include "placement/cluster_facts.hpp"
+#include "placing/place.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -472,54 +472,30 @@ struct Worker::Impl {
         placement::Request req;
         req.sharding = old.sharding;
         req.min_nodes = int(old.shards.size()) + 1;
-        const Placed p = place_planned(old.model_id, req, old.self_heal);
-        if (p.error.empty())
-            log->warn("instance {} of {}: {}; re-placed over {} nodes as {}", instance_id, old.model_id, reason, p.nodes,
-                      p.instance_id);
+        const placing::Placed p = place_planned(old.model_id, req, old.self_heal);
+        if (p.ok())
+            log->warn("instance {} of {}: {}; re-placed over {} nodes as {}", instance_id, old.model_id, reason,
+                      p.instance.shards.size(), p.instance_id);
         else
             log->error("instance {} of {} given up: {}; no placement over {} or more nodes: {}", instance_id,
-                       old.model_id, reason, req.min_nodes, p.error);
+                       old.model_id, reason, req.min_nodes, p.message);
     }
 
-    struct Placed {
-        std::string error;       // "" when placed
-        bool info_pending = false; // some node's telemetry has not arrived: ask again later
-        std::string instance_id;
-        size_t nodes = 0;
-    };
-    // Runs the placement planner for a model and submits its layout through
-    // the master (card -> facts -> plan -> command -> submit). replaces: the
-    // State::replacing entry this placement ends ("" for a new one).
-    Placed place_planned(const std::string &model_id, const placement::Request &req, bool self_heal = true,
-                         const std::string &replaces = {}) {
-        Placed out;
-        const auto card = cards.find(model_id);
-        if (!card) {
-            out.error = "no model card for " + model_id;
-            return out;
-        }
-        const auto o = placement::plan(placement::model_facts(*card), placement::node_facts(node.view(), cards), req);
-        if (!o.ok()) {
-            out.error = o.message;
-            out.info_pending = o.kind == placement::FailureKind::InfoPending;
-            return out;
-        }
-        state::PlaceInstance cmd;
-        cmd.model_id = model_id;
-        cmd.sharding = o.plan->instance.sharding;
-        cmd.shards = o.plan->instance.shards;
-        cmd.context_token_limit = o.plan->instance.context_token_limit;
-        cmd.self_heal = self_heal;
-        cmd.replaces = replaces;
-        const auto r = node.submit(cmd, std::chrono::seconds(5));
-        if (!r.ok) {
-            out.error = r.error;
-            out.info_pending = true; // no master right now: ask again later
-            return out;
-        }
-        out.instance_id = r.created_ids.empty() ? "?" : r.created_ids.front();
-        out.nodes = cmd.shards.size();
-        return out;
+    // The one placement path (placing::place: card -> facts -> plan ->
+    // command -> submit). replaces: the State::replacing entry this
+    // placement ends ("" for a new one).
+    placing::Placed place_planned(const std::string &model_id, const placement::Request &req, bool self_heal = true,
+                                  const std::string &replaces = {}) {
+        placing::Request r;
+        r.model_id = model_id;
+        r.plan = req;
+        r.self_heal = self_heal;
+        r.replaces = replaces;
+        return placing::place(node, cards, r);
+    }
+    // Worth asking again later: some telemetry is missing, or no master answered.
+    static bool retry_later(const placing::Placed &p) {
+        return p.failure == placing::Failure::info_pending || p.failure == placing::Failure::unavailable;
     }
 
     void place_pending(const state::State &s) {
@@ -530,15 +506,15 @@ struct Worker::Impl {
         for (const auto &[id, _] : s.nodes)
             if (id != options.node_id) req.excluded.insert(id);
         for (auto it = to_place.begin(); it != to_place.end();) {
-            const Placed p = place_planned(*it, req);
-            if (p.error.empty()) {
+            const placing::Placed p = place_planned(*it, req);
+            if (p.ok()) {
                 log->info("placed {} (--place): instance {}", *it, p.instance_id);
                 it = to_place.erase(it);
-            } else if (p.info_pending) {
-                log->debug("--place {}: {}; retrying", *it, p.error);
+            } else if (retry_later(p)) {
+                log->debug("--place {}: {}; retrying", *it, p.message);
                 ++it;
             } else {
-                log->error("--place {}: cannot place it on this node: {}", *it, p.error);
+                log->error("--place {}: cannot place it on this node: {}", *it, p.message);
                 it = to_place.erase(it);
             }
         }
@@ -587,17 +563,18 @@ struct Worker::Impl {
         placement::Request req;
         req.sharding = old.sharding;
         req.excluded = unheard_members();
-        const Placed p = place_planned(old.model_id, req, old.self_heal, old.id);
-        if (p.error.empty()) {
-            log->warn("instance {} of {} re-placed over {} node(s) as {}", old.id, old.model_id, p.nodes, p.instance_id);
+        const placing::Placed p = place_planned(old.model_id, req, old.self_heal, old.id);
+        if (p.ok()) {
+            log->warn("instance {} of {} re-placed over {} node(s) as {}", old.id, old.model_id, p.instance.shards.size(),
+                      p.instance_id);
             return;
         }
-        if (p.info_pending && !last_try) {
-            log->debug("re-placing {}: {}; retrying", old.id, p.error);
+        if (retry_later(p) && !last_try) {
+            log->debug("re-placing {}: {}; retrying", old.id, p.message);
             return;
         }
-        log->error("instance {} of {} cannot be re-placed: {}", old.id, old.model_id, p.error);
-        const auto r = node.submit(state::DeleteInstance{old.id, false, "no placement on the surviving nodes: " + p.error},
+        log->error("instance {} of {} cannot be re-placed: {}", old.id, old.model_id, p.message);
+        const auto r = node.submit(state::DeleteInstance{old.id, false, "no placement on the surviving nodes: " + p.message},
                                    std::chrono::seconds(5));
         if (!r.ok) log->warn("could not give the re-placement of {} up: {}; retrying", old.id, r.error);
     }

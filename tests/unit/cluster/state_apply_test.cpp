@@ -82,6 +82,20 @@ TEST(Master, PlaceValidatesAndPicksLeastLoadedNode) {
     EXPECT_FALSE(master::decide(State{}, Command{"c5", "a", PlaceInstance{"m", {}, "Pipeline"}}, ids).ok) << "no members yet";
 }
 
+// Callers choose their answer (an HTTP status, a retry) from the kind.
+TEST(Master, RefusalsCarryTheirKind) {
+    State s = run({SessionStarted{"a", {}}, NodeJoined{{"a", "e"}}, InstanceCreated{inst("i1", {"a"})}});
+    auto ids = [] { return std::string("new"); };
+    EXPECT_EQ(master::decide(s, Command{"c1", "a", PlaceInstance{"m", {}, "Pipeline"}}, ids).refusal, Refusal::none);
+    EXPECT_EQ(master::decide(s, Command{"c2", "a", PlaceInstance{"", {}, "Pipeline"}}, ids).refusal, Refusal::invalid);
+    EXPECT_EQ(master::decide(s, Command{"c3", "a", PlaceInstance{"m", {"zzz"}, "Pipeline"}}, ids).refusal, Refusal::invalid);
+    EXPECT_EQ(master::decide(s, Command{"c4", "a", DeleteInstance{"nope"}}, ids).refusal, Refusal::not_found);
+    EXPECT_EQ(master::decide(s, Command{"c5", "a", FinishTask{"no-task"}}, ids).refusal, Refusal::not_found);
+    PlaceInstance again{"m", {}, "Pipeline"};
+    again.replaces = "i-not-lost";
+    EXPECT_EQ(master::decide(s, Command{"c6", "a", again}, ids).refusal, Refusal::conflict);
+}
+
 TEST(Master, LivenessJoinsThenTimesOutAfterGraceFailingTasksFirst) {
     State s = run({SessionStarted{"a", {}}, NodeJoined{{"a", "e"}}, NodeJoined{{"b", "f"}},
                    InstanceCreated{inst("i1", {"b"})}, TaskCreated{Task{"t1", "i1", "c", TaskStatus::Pending, ""}}});

@@ -1,5 +1,5 @@
 // Wire envelopes round-trip and refuse other versions; the election state machine.
-#include "cluster/curve.hpp"
+#include "common/curve.hpp"
 #include "cluster/election.hpp"
 #include "cluster/node.hpp"
 #include "cluster/wire.hpp"
@@ -44,6 +44,26 @@ TEST(Wire, CommandAndSnapshotRoundTrip) {
     d = decode(encode(Envelope{kWireVersion, "", "n1", SnapshotReply{s}}));
     ASSERT_TRUE(d.ok) << d.error;
     EXPECT_EQ(std::get<SnapshotReply>(d.env.body).state, s);
+}
+
+TEST(Wire, CommandRepliesCarryTheirRefusalAndOlderOnesReadAsNone) {
+    CommandReply r;
+    r.command_id = "c9";
+    r.error = "no instance x";
+    r.refusal = state::Refusal::not_found;
+    auto d = decode(encode(Envelope{kWireVersion, "", "n1", r}));
+    ASSERT_TRUE(d.ok) << d.error;
+    EXPECT_EQ(std::get<CommandReply>(d.env.body).refusal, state::Refusal::not_found);
+
+    auto j = nlohmann::json::parse(encode(Envelope{kWireVersion, "", "n1", r}));
+    j["body"].erase("refusal"); // a node from before the field
+    d = decode(j.dump());
+    ASSERT_TRUE(d.ok) << d.error;
+    EXPECT_EQ(std::get<CommandReply>(d.env.body).refusal, state::Refusal::none);
+    j["body"]["refusal"] = "something-new"; // a newer node's kind: the safe answer
+    d = decode(j.dump());
+    ASSERT_TRUE(d.ok) << d.error;
+    EXPECT_EQ(std::get<CommandReply>(d.env.body).refusal, state::Refusal::invalid);
 }
 
 TEST(Wire, OtherVersionIsRefusedWithReason) {

@@ -1,5 +1,5 @@
 // Frames go through a real DEALER -> ROUTER pair (inproc), as between ranks.
-#include "cluster/curve.hpp"
+#include "common/curve.hpp"
 #include "pipeline/frame.hpp"
 
 #include <gtest/gtest.h>

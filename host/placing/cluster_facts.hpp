@@ -1,6 +1,6 @@
 // The planner's inputs read from a live node: every member with its latest
 // telemetry reading and the memory promised to instances still loading.
-// Shared by the placement routes and the worker (re-placing a refused shard).
+// Read above the cluster (this folder), so placement/ itself stays pure.
 #pragma once
 
 #include "cards/card_store.hpp"
@@ -9,8 +9,8 @@
 
 #include <vector>
 
-namespace skulk::placement {
+namespace skulk::placing {
 
-std::vector<NodeFacts> node_facts(const cluster::View &v, const cards::CardStore &cards);
+std::vector<placement::NodeFacts> node_facts(const cluster::View &v, const cards::CardStore &cards);
 
-} // namespace skulk::placement
+} // namespace skulk::placing

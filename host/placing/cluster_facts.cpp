@@ -1,6 +1,8 @@
-#include "placement/cluster_facts.hpp"
+#include "placing/cluster_facts.hpp"
 
-namespace skulk::placement {
+namespace skulk::placing {
+
+using namespace placement;
 
 std::vector<NodeFacts> node_facts(const cluster::View &v, const cards::CardStore &cards) {
     const auto reserved = reservations(v.state, [&](const std::string &model_id) -> std::optional<ModelFacts> {
@@ -21,4 +23,4 @@ std::vector<NodeFacts> node_facts(const cluster::View &v, const cards::CardStore
     return out;
 }
 
-} // namespace skulk::placement
+} // namespace skulk::placing

@@ -11,7 +11,7 @@
 #include <chrono>
 #include <string>
 
-namespace skulk::cards {
+namespace skulk::worker {
 
 // Registers the listener (before node.start()). On CustomModelCardAdded /
 // CustomModelCardDeleted it writes / removes the file; on a snapshot or a new
@@ -19,12 +19,12 @@ namespace skulk::cards {
 // this node's dir holds are kept (a node never deletes on a snapshot: its dir
 // may be newer than a cluster it just joined). Runs on the cluster thread:
 // a card is a few hundred bytes, written once per event.
-void attach_cluster_sync(cluster::Node &node, CardStore &store);
+void attach_card_sync(cluster::Node &node, cards::CardStore &store);
 
 // Waits (polling, with a deadline) until this node's store has applied what
 // the master accepted: the card present with `toml` as its text (add), or
 // gone (delete: toml null).
-bool wait_for_card(const CardStore &store, const std::string &model_id, const std::string *toml,
+bool wait_for_card(const cards::CardStore &store, const std::string &model_id, const std::string *toml,
                    std::chrono::milliseconds deadline);
 
-} // namespace skulk::cards
+} // namespace skulk::worker

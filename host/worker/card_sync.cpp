@@ -1,4 +1,4 @@
-#include "cards/cluster_sync.hpp"
+#include "worker/card_sync.hpp"
 
 #include "cards/card_parser.hpp"
 #include "log/logging.hpp"
@@ -7,8 +7,11 @@
 #include <type_traits>
 #include <variant>
 
-namespace skulk::cards {
+namespace skulk::worker {
 namespace {
+
+using cards::CardStore;
+using cards::CardStoreError;
 
 void add(CardStore &store, const state::CustomCard &c) {
     try {
@@ -35,7 +38,7 @@ void sync_all(CardStore &store, const state::State &s) {
 
 } // namespace
 
-void attach_cluster_sync(cluster::Node &node, CardStore &store) {
+void attach_card_sync(cluster::Node &node, cards::CardStore &store) {
     node.add_listener([&store](const state::State &s, const state::Event *ev) {
         if (!ev) return sync_all(store, s); // a snapshot was installed
         std::visit(
@@ -54,7 +57,7 @@ void attach_cluster_sync(cluster::Node &node, CardStore &store) {
     }, /*muteable=*/false);
 }
 
-bool wait_for_card(const CardStore &store, const std::string &model_id, const std::string *toml,
+bool wait_for_card(const cards::CardStore &store, const std::string &model_id, const std::string *toml,
                    std::chrono::milliseconds deadline) {
     const auto until = std::chrono::steady_clock::now() + deadline;
     for (;;) {
@@ -65,4 +68,4 @@ bool wait_for_card(const CardStore &store, const std::string &model_id, const st
     }
 }
 
-} // namespace skulk::cards
+} // namespace skulk::worker

@@ -1,4 +1,4 @@
-#include "cluster/curve.hpp"
+#include "common/curve.hpp"
 
 #include <sodium.h>
 #include <zmq.h>
