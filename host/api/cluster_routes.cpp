@@ -1,5 +1,7 @@
 #include "api/cluster_routes.hpp"
 
+#include "api/command_answer.hpp"
+
 #include "api/placement_routes.hpp"
 #include "common/version.hpp"
 
@@ -173,7 +175,7 @@ void register_cluster_routes(HttpServer &server, cluster::Node &node) {
         if (!node.view().state.instances.count(id))
             return res.send_error(404, "No instance " + id, "invalid_request_error", "instance_not_found");
         const auto r = node.submit(DeleteInstance{id}, std::chrono::seconds(15));
-        if (!r.ok) return res.send_error(503, r.error, "service_unavailable");
+        if (!r.ok) return send_command_failure(res, r);
         res.send_json(200, json{{"message", "Command received."}, {"command_id", r.command_id}, {"instance_id", id}}.dump());
     });
 }

@@ -1,5 +1,7 @@
 #include "api/model_routes.hpp"
 
+#include "api/command_answer.hpp"
+
 #include "cards/card_parser.hpp"
 #include "worker/card_sync.hpp"
 #include "cards/model_files.hpp"
@@ -70,9 +72,9 @@ void send_store_error(HttpResponse &res, const cards::CardStoreError &e) {
                    e.kind() == K::invalid ? "model_id" : "");
 }
 
-// The master's refusal or silence (no master yet, timeout): 503, retryable.
+// The master's refusal or silence (no master yet, timeout: 503, retryable).
 void send_submit_failure(HttpResponse &res, const cluster::CommandReply &r) {
-    res.send_error(503, "the cluster did not accept the change: " + r.error, "service_unavailable");
+    send_command_failure(res, r, "the cluster did not accept the change: ");
 }
 
 void delete_card(cards::CardStore &store, cluster::Node *cluster, const std::string &id, HttpResponse &res) {

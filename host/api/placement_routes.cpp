@@ -1,5 +1,6 @@
 #include "api/placement_routes.hpp"
 
+#include "api/command_answer.hpp"
 #include "api/model_routes.hpp"
 #include "log/logging.hpp"
 #include "placing/cluster_facts.hpp"
@@ -32,12 +33,9 @@ json instance_json(const state::Instance &i) {
     return j;
 }
 
-// One table from a placement's failure kind to the HTTP answer.
-struct HttpAnswer {
-    int status;
-    const char *type;
-};
-HttpAnswer answer_for(const placing::Placed &p) {
+// One table from a placement's failure kind to the HTTP answer (a command
+// the master refused: command_answer's table).
+CommandAnswer answer_for(const placing::Placed &p) {
     using placing::Failure;
     switch (p.failure) {
     case Failure::no_card: return {404, "invalid_request_error"};
@@ -45,11 +43,8 @@ HttpAnswer answer_for(const placing::Placed &p) {
     case Failure::info_pending: return {503, "service_unavailable"};
     case Failure::data_dir_full: return {507, "insufficient_storage"};
     case Failure::model_file: return {422, "invalid_request_error"};
-    case Failure::unavailable: return {503, "service_unavailable"};
-    case Failure::refused:
-        return p.refusal == state::Refusal::not_found  ? HttpAnswer{404, "invalid_request_error"}
-               : p.refusal == state::Refusal::conflict ? HttpAnswer{409, "invalid_request_error"}
-                                                       : HttpAnswer{400, "invalid_request_error"};
+    case Failure::unavailable:
+    case Failure::refused: return api::answer_for(p.refusal);
     case Failure::none: break;
     }
     return {500, "server_error"};
@@ -67,7 +62,8 @@ std::string code_for(const placing::Placed &p) {
     }
 }
 void send_place_failure(HttpResponse &res, const placing::Placed &p, std::string_view param = {}) {
-    const HttpAnswer a = answer_for(p);
+    const CommandAnswer a = answer_for(p);
+    if (a.status == 503) res.add_header("Retry-After", "2");
     res.send_error(a.status, p.message, a.type, code_for(p), param);
 }
 
@@ -97,14 +93,6 @@ bool string_list(const json &body, const char *field, std::vector<std::string> &
     return true;
 }
 
-void send_submit_failure(HttpResponse &res, const cluster::CommandReply &r) {
-    placing::Placed p;
-    p.failure = r.refusal == state::Refusal::unavailable ? placing::Failure::unavailable : placing::Failure::refused;
-    p.refusal = r.refusal == state::Refusal::none ? state::Refusal::invalid : r.refusal;
-    p.message = r.error;
-    send_place_failure(res, p);
-}
-
 // Placeholder models (no card) are placed without planning only for the
 // cluster-core tests, which run with the worker muted.
 bool uncarded_allowed() {
@@ -119,7 +107,7 @@ void place_uncarded(cluster::Node &node, HttpResponse &res, const std::string &m
     cmd.sharding = sharding;
     cmd.node_ids = node_ids;
     const auto r = node.submit(cmd, 15s);
-    if (!r.ok) return send_submit_failure(res, r);
+    if (!r.ok) return send_command_failure(res, r);
     res.send_json(200, json{{"message", "Command received."},
                             {"command_id", r.command_id},
                             {"instance_id", r.created_ids.empty() ? json(nullptr) : json(r.created_ids.front())},
@@ -279,7 +267,7 @@ void create_instance(cluster::Node &node, cards::CardStore &cards, const HttpReq
     cmd.shards = inst.shards;
     cmd.context_token_limit = inst.context_token_limit;
     const auto r = node.submit(cmd, 15s);
-    if (!r.ok) return send_submit_failure(res, r);
+    if (!r.ok) return send_command_failure(res, r);
     res.send_json(200, json{{"message", "Command received."},
                             {"command_id", r.command_id},
                             {"instance_id", r.created_ids.empty() ? json(nullptr) : json(r.created_ids.front())}}
