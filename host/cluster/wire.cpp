@@ -93,8 +93,10 @@ namespace skulk::cluster {
 using nlohmann::json;
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ElectionKey, forced, clock, seniority, commands_seen, node_id)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Heartbeat, port, key, master_id, master_term, last_idx, peers, leaving)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Hello, port)
+// incarnation was appended: absent ("") in messages of older nodes.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Heartbeat, port, key, master_id, master_term, last_idx, peers, leaving,
+                                                incarnation)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Hello, port, incarnation)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(CommandReply, command_id, ok, error, created_ids)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(GapRequest, term, since)
 } // namespace skulk::cluster

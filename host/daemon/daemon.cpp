@@ -7,8 +7,8 @@
 #include "api/placement_routes.hpp"
 #include "cards/card_store.hpp"
 #include "cards/cluster_sync.hpp"
+#include "cluster/identity.hpp"
 #include "cluster/node.hpp"
-#include "common/node_id.hpp"
 #include "common/stop_signals.hpp"
 #include "common/version.hpp"
 #include "log/logging.hpp"
@@ -49,7 +49,8 @@ bool write_runtime_file(const std::filesystem::path &path, const nlohmann::json 
 
 struct Daemon::Impl {
     config::Options options;
-    std::string node_id = make_node_id();
+    cluster::NodeIdentity identity; // lasting: <data-dir>/identity/
+    std::string node_id;            // identity.node_id, set before anything uses it
     std::shared_ptr<spdlog::logger> log = log::get("daemon");
     // Declared before http: destroyed after it, so no handler outlives plugins.
     std::unique_ptr<plugin::Registry> plugins;
@@ -88,13 +89,22 @@ int Daemon::run() {
     // Before any thread starts: every thread inherits the mask, this one waits.
     const sigset_t stop_signals = block_stop_signals();
 
-    d.log->info("skulk-host {} starting, node id {}, data dir {}", kVersion, d.node_id, d.options.data_dir.string());
+    d.log->info("skulk-host {} starting, data dir {}", kVersion, d.options.data_dir.string());
     std::error_code ec;
     std::filesystem::create_directories(d.options.data_dir, ec);
     if (ec) {
         d.log->error("cannot create data dir {}: {}", d.options.data_dir.string(), ec.message());
         return 1;
     }
+    try {
+        d.identity = cluster::load_or_create_identity(d.options.data_dir / "identity");
+    } catch (const std::exception &e) {
+        d.log->error("{}", e.what());
+        return 1;
+    }
+    d.node_id = d.identity.node_id;
+    d.log->info("node id {} ({} key pair in {})", d.node_id, d.identity.created ? "new" : "lasting",
+                (d.options.data_dir / "identity").string());
     // Before any thread starts: the registry forks a probe child per plugin.
     d.plugins = std::make_unique<plugin::Registry>(d.options.plugin_dirs);
     d.plugins->scan();
@@ -108,6 +118,7 @@ int Daemon::run() {
     {
         cluster::NodeOptions co;
         co.node_id = d.node_id;
+        co.identity = d.identity.keys;
         co.ns = d.options.cluster_namespace;
         co.secret = d.options.cluster_secret;
         co.port = d.options.cluster_port;
