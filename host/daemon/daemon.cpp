@@ -89,7 +89,6 @@ int Daemon::run() {
     // Before any thread starts: every thread inherits the mask, this one waits.
     const sigset_t stop_signals = block_stop_signals();
 
-    d.log->info("skulk-host {} starting, data dir {}", kVersion, d.options.data_dir.string());
     std::error_code ec;
     std::filesystem::create_directories(d.options.data_dir, ec);
     if (ec) {
@@ -103,8 +102,8 @@ int Daemon::run() {
         return 1;
     }
     d.node_id = d.identity.node_id;
-    d.log->info("node id {} ({} key pair in {})", d.node_id, d.identity.created ? "new" : "lasting",
-                (d.options.data_dir / "identity").string());
+    d.log->info("skulk-host {} starting, node id {} ({} identity), data dir {}", kVersion, d.node_id,
+                d.identity.created ? "new" : "lasting", d.options.data_dir.string());
     // Before any thread starts: the registry forks a probe child per plugin.
     d.plugins = std::make_unique<plugin::Registry>(d.options.plugin_dirs);
     d.plugins->scan();
