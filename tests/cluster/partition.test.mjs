@@ -96,7 +96,8 @@ test('a 2|1 partition of the master while clients place: no accepted placement l
     await waitFor(() => placers.every((p, i) => i === mi || p.accepted.length >= acceptedAtCut[i] + 3),
       { timeoutMs: 30000, what: 'the majority to accept placements during the split' });
     const isolated = await diag(ds[mi]);
-    console.log(`during the split the isolated node says master=${isolated.masterNodeId}, isMaster=${isolated.isMaster}`);
+    assert.equal(isolated.isMaster, false, 'the isolated old master stepped down (no quorum)');
+    assert.equal(isolated.masterNodeId, null, 'the minority side follows no master');
 
     net.heal(mi);
     await waitForAgreement(ds, { timeoutMs: 30000 });
