@@ -2,6 +2,7 @@
 
 #include "cluster/beacon.hpp"
 #include "cluster/curve.hpp"
+#include "cluster/quorum_replies.hpp"
 #include "cluster/zap.hpp"
 #include "common/node_id.hpp"
 #include "log/logging.hpp"
@@ -102,14 +103,7 @@ struct Node::Impl {
     std::deque<std::shared_ptr<Pending>> waiting;          // no master yet
     std::vector<std::pair<Node::Listener, bool>> listeners; // (listener, muteable); set before start()
     uint64_t received_events = 0;                          // for the drop test hook
-    struct AwaitingQuorum {
-        CommandReply reply;
-        uint64_t term;                                     // the session that made the events
-        int64_t idx;                                       // the command's last event
-        Clock::time_point deadline;
-        std::function<void(const CommandReply &)> answer;
-    };
-    std::vector<AwaitingQuorum> awaiting_quorum;           // accepted, answered once a quorum holds them
+    QuorumReplies awaiting_quorum;                         // accepted, answered once a quorum holds them
 
     // Shared with other threads.
     mutable std::mutex mu;
@@ -523,17 +517,9 @@ struct Node::Impl {
     }
 
     // ---- quorum: a placement change is answered once a quorum holds it ---
-    // So no accepted placement is lost to a partition: the minority side has
-    // no master (Election::set_quorum), and a change the master accepted is
-    // confirmed only when a majority has applied it, and the most up-to-date
-    // node wins the next election (ElectionKey). Tasks and runner reports
-    // are answered at once: they die with the session anyway, and waiting a
-    // heartbeat for each request would cost latency.
-    static bool changes_placement(const state::Command &c) {
-        return std::holds_alternative<state::PlaceInstance>(c.body) || std::holds_alternative<state::DeleteInstance>(c.body) ||
-               std::holds_alternative<state::AddCustomModelCard>(c.body) ||
-               std::holds_alternative<state::DeleteCustomModelCard>(c.body);
-    }
+    // The minority side of a partition has no master (Election::set_quorum),
+    // a change is confirmed once a majority applied it (QuorumReplies), and
+    // the most up-to-date node wins the next election (ElectionKey).
 
     // This master plus the alive followers whose heartbeat says they applied
     // event `idx` of this session.
@@ -553,38 +539,18 @@ struct Node::Impl {
         return m.size();
     }
 
-    void answer_once_held(const state::Command &cmd, CommandReply r, std::function<void(const CommandReply &)> answer,
-                          Clock::time_point now) {
+    void answer_once_held(const state::Command &cmd, CommandReply r, QuorumReplies::Answer answer, Clock::time_point now) {
         const int64_t idx = state.last_event_applied_idx;
-        if (r.ok && changes_placement(cmd) && holders(idx, alive_peers(now)) < election->quorum()) {
-            awaiting_quorum.push_back({std::move(r), session_term, idx, now + kQuorumWait, std::move(answer)});
-            return;
-        }
-        answer(r);
+        if (r.ok && QuorumReplies::needs_quorum(cmd) && holders(idx, alive_peers(now)) < election->quorum())
+            awaiting_quorum.hold(std::move(r), session_term, idx, now + kQuorumWait, std::move(answer));
+        else
+            answer(r);
     }
 
     void settle_awaiting(Clock::time_point now) {
         if (awaiting_quorum.empty()) return;
         const auto alive = alive_peers(now);
-        for (auto it = awaiting_quorum.begin(); it != awaiting_quorum.end();) {
-            CommandReply r = it->reply;
-            if (session_term != it->term) {
-                r = CommandReply{r.command_id, false,
-                                 "the master lost its quorum before a majority confirmed the change; it may not have "
-                                 "taken effect: retry",
-                                 {}};
-            } else if (holders(it->idx, alive) < election->quorum()) {
-                if (now < it->deadline) {
-                    ++it;
-                    continue;
-                }
-                r = CommandReply{r.command_id, false,
-                                 "a majority of the cluster did not confirm the change in time; it may or may not take effect",
-                                 {}};
-            }
-            it->answer(r);
-            it = awaiting_quorum.erase(it);
-        }
+        awaiting_quorum.settle(session_term, election->quorum(), [&](int64_t idx) { return holders(idx, alive); }, now);
     }
 
     // ---- commands from this process ------------------------------------
@@ -822,9 +788,7 @@ struct Node::Impl {
                 log->error("cluster loop: {}", e.what());
             }
         }
-        for (auto &w : awaiting_quorum)
-            w.answer(CommandReply{w.reply.command_id, false, "the node is stopping; the change may or may not take effect", {}});
-        awaiting_quorum.clear();
+        awaiting_quorum.fail_all("the node is stopping; the change may or may not take effect");
         // Goodbye, so the master removes us now rather than after the timeout.
         try {
             Heartbeat hb = heartbeat();

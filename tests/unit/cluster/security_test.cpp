@@ -3,6 +3,7 @@
 #include "cluster/curve.hpp"
 #include "cluster/election.hpp"
 #include "cluster/identity.hpp"
+#include "cluster/quorum_replies.hpp"
 #include "cluster/zap.hpp"
 
 #include <gtest/gtest.h>
@@ -195,4 +196,38 @@ TEST(Election, TheMostUpToDateNodeOutranksASeniorOne) {
     EXPECT_GT(fresher, senior);
     ElectionKey newer_term{false, 4, 0, 0, "a"};
     EXPECT_GT(newer_term, fresher);
+}
+
+TEST(QuorumReplies, AnsweredOnceAQuorumHoldsTheEventFailedWhenTheSessionEndsOrTimeRunsOut) {
+    QuorumReplies q;
+    const auto t0 = Clock::now();
+    std::vector<CommandReply> got;
+    auto answer = [&](const CommandReply &r) { got.push_back(r); };
+    q.hold(CommandReply{"held", true, "", {"inst"}}, 4, 7, t0 + 10s, answer);
+    size_t holding = 1;
+    auto holders = [&](int64_t idx) { return idx == 7 ? holding : size_t(0); };
+    q.settle(4, 2, holders, t0 + 1s);
+    EXPECT_TRUE(got.empty()) << "only the master holds it";
+    holding = 2;
+    q.settle(4, 2, holders, t0 + 2s);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_TRUE(got[0].ok);
+    EXPECT_EQ(got[0].created_ids, std::vector<std::string>{"inst"});
+    EXPECT_TRUE(q.empty());
+
+    got.clear();
+    holding = 1;
+    q.hold(CommandReply{"stepped-down", true, "", {}}, 4, 7, t0 + 10s, answer);
+    q.hold(CommandReply{"slow", true, "", {}}, 5, 7, t0 + 10s, answer);
+    q.settle(5, 2, holders, t0 + 3s); // session 4 ended: its change cannot be confirmed
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_FALSE(got[0].ok);
+    EXPECT_NE(got[0].error.find("master lost its quorum"), std::string::npos);
+    q.settle(5, 2, holders, t0 + 11s);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_NE(got[1].error.find("in time"), std::string::npos);
+    EXPECT_TRUE(q.empty());
+
+    EXPECT_TRUE(QuorumReplies::needs_quorum(skulk::state::Command{"c", "n", skulk::state::PlaceInstance{}}));
+    EXPECT_FALSE(QuorumReplies::needs_quorum(skulk::state::Command{"c", "n", skulk::state::CreateTask{"t", "i"}}));
 }
