@@ -78,3 +78,23 @@ test('a node that left gracefully and starts again with its data dir rejoins', a
     await stopAll(ds);
   }
 });
+
+test('a master killed and restarted at once (before its peers notice) is followed by one new election, not a stalemate', async () => {
+  const ns = uniqueNamespace('fastrestart');
+  const ds = await startCluster({ n: 2, ns });
+  let again;
+  try {
+    const master = await waitForAgreement(ds);
+    const m = ds.find((d) => d.nodeId === master);
+    const other = ds.find((d) => d !== m);
+    await m.kill9();
+    again = await restartOf(m, ns, [other]);
+    assert.equal(again.nodeId, master);
+    // The follower sees the same id with a new incarnation: the master it
+    // followed is gone, whatever the id says.
+    await waitForAgreement([other, again], { timeoutMs: 15000 });
+  } finally {
+    await stopAll([again]);
+    await stopAll(ds);
+  }
+});
