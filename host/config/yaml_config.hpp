@@ -13,6 +13,10 @@
 //     port: 52415               # --api-port
 //     bind: 0.0.0.0
 //     enabled: true             # false = --no-api
+//     threads: 2048             # SKULK_API_THREADS: connections served at once
+//     head_timeout_ms: 5000     # SKULK_API_HEAD_TIMEOUT_MS: request head deadline
+//   models:
+//     dirs: [/srv/models]       # --model-dir / SKULK_MODEL_DIRS: where model files may live
 //   nodes:                      # per-node overrides, keyed by host name
 //     gpu-box:
 //       api: {port: 8080}

@@ -13,13 +13,14 @@ work="${2:?usage: run_fuzz.sh gguf|jinja WORK_DIR [SECONDS]}"
 secs="${3:-60}"
 shared="${SKULK_SHARED_DIR:-$src/../shared}"
 mkdir -p "$work/corpus" "$work/artifacts"
-m="$src/host/model"
+h="$src/host"
 
 case "$target" in
   gguf)
-    sources=("$here/gguf_reader_fuzz.cpp" "$m/gguf.cpp" "$m/hparams.cpp" "$m/vocab.cpp" "$m/unicode.cpp"
-             "$m/pretokenizer.cpp" "$m/tokenizer-spm.cpp" "$m/tokenizer-bpe.cpp" "$m/tokenizer-wpm.cpp"
-             "$src/host/quant/types.cpp")
+    sources=("$here/gguf_reader_fuzz.cpp" "$h/gguf/gguf.cpp" "$h/gguf/hparams.cpp" "$h/tokenizer/vocab.cpp"
+             "$h/tokenizer/unicode.cpp" "$h/tokenizer/pretokenizer.cpp" "$h/tokenizer/tokenizer_spm.cpp"
+             "$h/tokenizer/tokenizer_bpe.cpp" "$h/tokenizer/tokenizer_wpm.cpp" "$h/quant/types.cpp")
+    headers=("$h"/gguf/*.hpp "$h"/tokenizer/*.hpp)
     # Seeds: small real files (copied: libFuzzer writes new inputs here).
     for f in stories260K.gguf TinyStories-656K-Q8_0.gguf vocab/ggml-vocab-gpt-2.gguf vocab/ggml-vocab-bert-bge.gguf \
              vocab/ggml-vocab-llama-spm.gguf; do
@@ -28,8 +29,9 @@ case "$target" in
     cp -n "$here"/seeds/* "$work/corpus/" 2>/dev/null || true
     max_len=4000000 ;;
   jinja)
-    sources=("$here/jinja_fuzz.cpp" "$m/chat_template.cpp" "$m/unicode.cpp" "$m"/jinja/*.cpp)
-    cp -n "$src"/tests/unit/model/templates/*.jinja "$work/corpus/" 2>/dev/null || true
+    sources=("$here/jinja_fuzz.cpp" "$h/chat_template/chat_template.cpp" "$h"/chat_template/jinja/*.cpp)
+    headers=("$h"/chat_template/*.hpp "$h"/chat_template/jinja/*.hpp)
+    cp -n "$src"/tests/unit/chat_template/templates/*.jinja "$work/corpus/" 2>/dev/null || true
     max_len=16384 ;;
   *) echo "run_fuzz.sh: unknown target '$target'" >&2; exit 2 ;;
 esac
@@ -37,7 +39,7 @@ esac
 bin="$work/${target}_fuzz"
 rebuild=0
 [ -x "$bin" ] || rebuild=1
-for s in "${sources[@]}" "$m"/*.hpp "$m"/jinja/*.hpp; do [ "$s" -nt "$bin" ] && rebuild=1; done
+for s in "${sources[@]}" "${headers[@]}" "$src"/sdk/include/skulk/*.hpp; do [ "$s" -nt "$bin" ] && rebuild=1; done
 if [ "$rebuild" = 1 ]; then
   echo "building $bin"
   clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \

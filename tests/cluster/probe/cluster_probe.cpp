@@ -63,7 +63,9 @@ int delete_instance(const std::string &ep, const std::string &ns, const std::str
     d.set(zmq::sockopt::linger, 0);
     secure(d, server_key);
     d.connect(ep);
-    state::Command cmd{"probe-" + instance, "stranger", state::DeleteInstance{instance}};
+    state::DeleteInstance del;
+    del.instance_id = instance;
+    state::Command cmd{"probe-" + instance, "stranger", del};
     const std::string payload = cluster::encode(cluster::Envelope{cluster::kWireVersion, ns, "stranger",
                                                                   cluster::CommandRequest{cmd}});
     // Sent again every 200 ms: the first may go out before the handshake.

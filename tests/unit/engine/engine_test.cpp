@@ -6,9 +6,9 @@
 
 #include "engine/generate.hpp"
 #include "engine/lend.hpp"
-#include "model/gguf.hpp"
-#include "model/hparams.hpp"
-#include "model/sampler.hpp"
+#include "gguf/gguf.hpp"
+#include "gguf/hparams.hpp"
+#include "sampling/sampler.hpp"
 
 #include <skulk/plugin.hpp>
 

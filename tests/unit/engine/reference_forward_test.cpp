@@ -7,9 +7,9 @@
 #include "unit/engine/reference.hpp"
 
 #include "engine/lend.hpp"
-#include "model/gguf.hpp"
-#include "model/hparams.hpp"
-#include "model/synth.hpp"
+#include "gguf/gguf.hpp"
+#include "gguf/hparams.hpp"
+#include "gguf/synth.hpp"
 
 #include <skulk/plugin.hpp>
 
