@@ -81,6 +81,13 @@ json event_to_api(const Event &e) {
     return {{"idx", e.idx}, {"term", e.term}, {"type", event_name(e.body)}, {"event", std::move(body)}};
 }
 
+// The cluster ports' guard, so an operator sees an unguarded cluster.
+json security_to_api(const cluster::View &v) {
+    json j = {{"clusterSecret", v.cluster_secret}, {"encryption", "curve"}, {"refusedConnections", v.refused_connections}};
+    if (!v.cluster_secret) j["warning"] = cluster::kNoSecretWarning;
+    return j;
+}
+
 json state_to_api(const cluster::View &v) {
     const State &s = v.state;
     json instances = json::object(), runners = json::object(), tasks = json::object(), nodes = json::object(),
@@ -110,7 +117,8 @@ json state_to_api(const cluster::View &v) {
             {"lastEventAppliedIdx", s.last_event_applied_idx},
             {"term", s.term},
             {"masterNodeId", v.master_id.empty() ? json(nullptr) : json(v.master_id)},
-            {"tracingEnabled", false}};
+            {"tracingEnabled", false},
+            {"security", security_to_api(v)}};
 }
 
 } // namespace

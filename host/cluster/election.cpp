@@ -20,6 +20,15 @@ std::vector<ElectionMsg> Election::tick(Clock::time_point now, const std::set<st
         members_changed_ = now;
     }
     if (!master_.empty() && master_ != self_ && !alive.count(master_)) master_.clear(); // master lost
+    // On the minority side of a partition nobody leads: no change is
+    // accepted there that the majority's master would not know of.
+    const bool quorate = alive.size() + 1 >= quorum_;
+    if (!quorate && (is_master() || campaigning_)) {
+        master_.clear();
+        campaigning_ = false;
+        answers_.clear();
+    }
+    if (!quorate) return out;
     // --force-master: a forced node takes over from any master that is not.
     if (forced_ && !master_.empty() && master_ != self_ && !master_forced_) master_.clear();
     if (!master_.empty()) return out;

@@ -11,6 +11,9 @@
 //   again if none comes within `campaign`.
 // - A coordinator with a higher term always wins; a sitting master answers
 //   a campaign by re-announcing itself, so late joiners simply adopt it.
+// - Quorum (set_quorum): with fewer than a majority of the known members
+//   alive, a node neither campaigns nor stays master, so the minority side
+//   of a partition has no master (docs/architecture.md, "Partitions").
 #pragma once
 
 #include "cluster/wire.hpp"
@@ -43,7 +46,18 @@ public:
                                           const std::set<std::string> &alive);
 
     void set_commands_seen(uint64_t n) { commands_seen_ = n; }
-    ElectionKey key() const { return ElectionKey{forced_, term_, seniority_, commands_seen_, self_}; }
+    // The node `id` restarted (a new process under its lasting id): if it
+    // was our master, it is not any more (its new process knows nothing of
+    // it), so a new election follows.
+    void peer_restarted(const std::string &id) {
+        if (master_ == id && id != self_) master_.clear();
+    }
+    ElectionKey key() const { return ElectionKey{forced_, term_, commands_seen_, seniority_, self_}; }
+    // How many nodes (self included) must be alive for this node to lead or
+    // campaign: a majority of the members it knows, 1 for one or two
+    // members (see quorum_of). A master that falls below it steps down.
+    void set_quorum(size_t q) { quorum_ = q; }
+    size_t quorum() const { return quorum_; }
     const std::string &master() const { return master_; }
     uint64_t term() const { return term_; }
     bool is_master() const { return master_ == self_; }
@@ -66,6 +80,12 @@ private:
     bool campaigning_ = false;
     Clock::time_point campaign_started_;
     std::map<std::string, ElectionKey> answers_;
+    size_t quorum_ = 1;
 };
+
+// The quorum of `members` nodes: a strict majority from 3 up; 1 for one or
+// two (two nodes cannot tell a dead peer from a cut link, and a two-node
+// cluster that stopped at every failure would be worse than a split).
+inline size_t quorum_of(size_t members) { return members <= 2 ? 1 : members / 2 + 1; }
 
 } // namespace skulk::cluster

@@ -1,6 +1,8 @@
 #include "cluster/node.hpp"
 
 #include "cluster/beacon.hpp"
+#include "cluster/quorum_replies.hpp"
+#include "cluster/zap.hpp"
 #include "common/curve.hpp"
 #include "common/node_id.hpp"
 #include "log/logging.hpp"
@@ -27,6 +29,7 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 constexpr size_t kMaxSessionEvents = 100000; // kept in memory for gaps and /events
+constexpr auto kQuorumWait = 10s;             // a placement change waits this long for a quorum to hold it
 
 // A command this node could not get to a master: worth retrying shortly.
 CommandReply unavailable(const std::string &command_id, std::string why) {
@@ -59,6 +62,11 @@ std::string router_endpoint(const std::string &pub_endpoint) {
 
 } // namespace
 
+const char *const kNoSecretWarning =
+    "no cluster secret is set: anyone who can reach the cluster ports can join, read the state and events and "
+    "submit commands (traffic is encrypted, but no one is authenticated); set SKULK_CLUSTER_SECRET or "
+    "cluster.secret on every node, and --require-secret to refuse to start without one";
+
 struct Node::Impl {
     struct Peer {
         std::string endpoint;              // its PUB endpoint
@@ -74,8 +82,11 @@ struct Node::Impl {
 
     NodeOptions opt;
     std::shared_ptr<spdlog::logger> log = skulk::log::get("cluster");
-    std::optional<CurveKeys> curve;
+    CurveKeys server_keys;  // what our PUB/ROUTER serve with (cluster_server_keys)
+    CurveKeys client_keys;  // what our SUB/DEALERs present: the secret's pair, else our own
+    std::string incarnation; // random per start (Heartbeat::incarnation)
     zmq::context_t ctx{1};
+    std::unique_ptr<ZapHandler> zap; // before the sockets: it must answer their handshakes
     std::optional<zmq::socket_t> pub, sub, router;
     std::map<std::string, zmq::socket_t> dealers; // keyed by PUB endpoint of the peer
     std::unique_ptr<Beacon> beacon;
@@ -89,7 +100,7 @@ struct Node::Impl {
     std::map<std::string, Clock::time_point> dialing;      // endpoint -> last hello sent
     std::set<std::string> bootstrap;                       // endpoints we always keep dialing
     std::set<std::string> self_endpoints;                  // endpoints that turned out to be us
-    std::set<std::string> left;                            // ids that said goodbye
+    std::map<std::string, std::string> left;               // ids that said goodbye -> incarnation that did
     std::set<std::string> warned_versions;
     std::unique_ptr<Election> election;
     master::Indexer indexer;
@@ -101,6 +112,7 @@ struct Node::Impl {
     std::deque<std::shared_ptr<Pending>> waiting;          // no master yet
     std::vector<std::pair<Node::Listener, bool>> listeners; // (listener, muteable); set before start()
     uint64_t received_events = 0;                          // for the drop test hook
+    QuorumReplies awaiting_quorum;                         // accepted, answered once a quorum holds them
 
     // Shared with other threads.
     mutable std::mutex mu;
@@ -114,8 +126,25 @@ struct Node::Impl {
     std::optional<telemetry::Reading> telemetry_out;       // ours, waiting to be published
 
     // ---- sockets -------------------------------------------------------
-    void secure_server(zmq::socket_t &s) { cluster::secure_server(s, curve); }
-    void secure_client(zmq::socket_t &s) { cluster::secure_client(s, curve); }
+    // With a secret, both ends use the pair derived from it and the ZAP
+    // handler admits only that client key. Without one, servers use the
+    // namespace's public pair and clients their own identity pair.
+    void setup_keys() {
+        if (!zmq_has("curve")) throw std::runtime_error("this libzmq has no CURVE support; the cluster ports need it");
+        if (opt.identity.secret_z85.empty()) {
+            char pub[41] = {0}, sec[41] = {0};
+            if (zmq_curve_keypair(pub, sec) != 0) throw std::runtime_error("zmq_curve_keypair failed");
+            opt.identity = CurveKeys{pub, sec};
+        }
+        server_keys = cluster_server_keys(opt.secret, opt.ns);
+        client_keys = opt.secret.empty() ? opt.identity : server_keys;
+        incarnation = make_node_id();
+        zap = std::make_unique<ZapHandler>(
+            ctx, opt.secret.empty() ? std::nullopt : std::optional<std::string>(server_keys.public_z85), log);
+    }
+
+    void secure_server(zmq::socket_t &s) { secure_cluster_server(s, server_keys); }
+    void secure_client(zmq::socket_t &s) { secure_cluster_client(s, server_keys.public_z85, client_keys); }
 
     void bind() {
         for (int attempt = 0;; ++attempt) {
@@ -223,6 +252,7 @@ struct Node::Impl {
         hb.master_term = election->term();
         hb.last_idx = state.term == election->term() ? state.last_event_applied_idx : -1;
         for (const auto &[id, p] : peers) hb.peers[id] = p.endpoint;
+        hb.incarnation = incarnation;
         return hb;
     }
 
@@ -233,8 +263,12 @@ struct Node::Impl {
             hang_up(endpoint);
             return;
         }
-        if (left.count(id)) return;
+        if (has_left(id, hb.incarnation)) return;
         auto it = peers.find(id);
+        if (it != peers.end() && restarted(it->second, hb.incarnation)) {
+            on_restart(id, endpoint);
+            it = peers.end();
+        }
         if (it != peers.end() && it->second.endpoint != endpoint) {
             hang_up(endpoint); // a second route to a node we already reach
             it->second.last_heard = now;
@@ -248,12 +282,52 @@ struct Node::Impl {
         p.last_hb = hb;
     }
 
+    // A gone node's id is ignored until it comes back as a new incarnation
+    // (ids are lasting: the same node restarted).
+    bool has_left(const std::string &id, const std::string &inc) {
+        auto it = left.find(id);
+        if (it == left.end()) return false;
+        if (inc.empty() || inc == it->second) return true;
+        left.erase(it);
+        return false;
+    }
+
+    static bool restarted(const Peer &p, const std::string &inc) {
+        return !inc.empty() && !p.last_hb.incarnation.empty() && inc != p.last_hb.incarnation;
+    }
+
+    // A known node is back as a new process: the runners of its old
+    // instances died with the old one. The old entry goes (the new process
+    // is identified afresh); the master deletes those instances at once,
+    // rather than leaving them in /state with no runner, and joins the node
+    // again on its next liveness pass.
+    // `reached`: an endpoint the new process answered on (kept connected).
+    void on_restart(const std::string &id, const std::string &reached = "") {
+        auto it = peers.find(id);
+        if (it == peers.end()) return;
+        log->info("peer {} restarted (a new incarnation)", id);
+        election->peer_restarted(id);
+        const std::string ep = it->second.endpoint;
+        peers.erase(it);
+        if (ep != reached) {
+            hang_up(ep);
+            if (bootstrap.count(ep)) dial(ep);
+        }
+        if (session_term) emit_all(master::leave(state, id));
+    }
+
     void heard(const std::string &id, const Heartbeat &hb, Clock::time_point now) {
         if (hb.leaving) {
-            on_leaving(id);
+            on_leaving(id, hb.incarnation);
             return;
         }
         auto it = peers.find(id);
+        if (it != peers.end() && restarted(it->second, hb.incarnation)) {
+            const std::string ep = it->second.endpoint;
+            on_restart(id);
+            dial(ep); // the new process most likely took the old port again
+            return;
+        }
         if (it == peers.end()) return; // not identified yet: the hello reply will do it
         it->second.last_heard = now;
         it->second.last_hb = hb;
@@ -269,14 +343,17 @@ struct Node::Impl {
             request_sync(now, false);
     }
 
-    // A node dialled us. A restarted node comes back on its old endpoint
-    // with a new session id: the old entry is dropped at once (the master then
-    // times the old session out) and the existing connections are reused.
-    void on_hello(const std::string &id, const std::string &endpoint) {
-        if (peers.count(id)) return;
+    // A node dialled us. A known id with a new incarnation restarted (maybe
+    // on another port); another id on a known endpoint is a different node
+    // that took the port: the old entry goes.
+    void on_hello(const std::string &id, const std::string &endpoint, const std::string &inc) {
+        if (auto it = peers.find(id); it != peers.end()) {
+            if (!restarted(it->second, inc)) return;
+            on_restart(id);
+        }
         for (auto it = peers.begin(); it != peers.end(); ++it)
             if (it->second.endpoint == endpoint) {
-                log->info("peer {} at {} restarted as {}", it->first, endpoint, id);
+                log->info("peer {} at {} is now {}", it->first, endpoint, id);
                 peers.erase(it);
                 break;
             }
@@ -284,13 +361,13 @@ struct Node::Impl {
         else dial(endpoint);
     }
 
-    void on_leaving(const std::string &id) {
+    void on_leaving(const std::string &id, const std::string &inc) {
         auto it = peers.find(id);
         if (it == peers.end()) return;
         log->info("peer {} is leaving", id);
         const std::string ep = it->second.endpoint;
         peers.erase(it);
-        left.insert(id);
+        left[id] = inc;
         hang_up(ep);
         if (session_term) emit_all(master::leave(state, id));
     }
@@ -456,6 +533,43 @@ struct Node::Impl {
         return r;
     }
 
+    // ---- quorum: a placement change is answered once a quorum holds it ---
+    // The minority side of a partition has no master (Election::set_quorum),
+    // a change is confirmed once a majority applied it (QuorumReplies), and
+    // the most up-to-date node wins the next election (ElectionKey).
+
+    // This master plus the alive followers whose heartbeat says they applied
+    // event `idx` of this session.
+    size_t holders(int64_t idx, const std::set<std::string> &alive) const {
+        size_t n = 1;
+        for (const auto &id : alive) {
+            const auto &hb = peers.at(id).last_hb;
+            if (hb.master_id == opt.node_id && hb.master_term == session_term && hb.last_idx >= idx) ++n;
+        }
+        return n;
+    }
+
+    size_t known_members(const std::set<std::string> &alive) const {
+        std::set<std::string> m(alive.begin(), alive.end());
+        m.insert(opt.node_id);
+        for (const auto &[id, n] : state.nodes) m.insert(id);
+        return m.size();
+    }
+
+    void answer_once_held(const state::Command &cmd, CommandReply r, QuorumReplies::Answer answer, Clock::time_point now) {
+        const int64_t idx = state.last_event_applied_idx;
+        if (r.ok && QuorumReplies::needs_quorum(cmd) && holders(idx, alive_peers(now)) < election->quorum())
+            awaiting_quorum.hold(std::move(r), session_term, idx, now + kQuorumWait, std::move(answer));
+        else
+            answer(r);
+    }
+
+    void settle_awaiting(Clock::time_point now) {
+        if (awaiting_quorum.empty()) return;
+        const auto alive = alive_peers(now);
+        awaiting_quorum.settle(session_term, election->quorum(), [&](int64_t idx) { return holders(idx, alive); }, now);
+    }
+
     // ---- commands from this process ------------------------------------
     void route_commands(Clock::time_point now) {
         {
@@ -468,7 +582,8 @@ struct Node::Impl {
         for (auto it = waiting.begin(); it != waiting.end();) {
             auto &p = *it;
             if (session_term) {
-                p->reply.set_value(decide(p->command));
+                answer_once_held(p->command, decide(p->command),
+                                 [p](const CommandReply &r) { p->reply.set_value(r); }, now);
             } else if (!election->master().empty() && send_to_node(election->master(), CommandRequest{p->command})) {
                 p->sent_to = election->master();
                 inflight[p->command.command_id] = p;
@@ -520,11 +635,16 @@ struct Node::Impl {
         if (auto *h = std::get_if<Hello>(&env->body)) {
             std::string host = "127.0.0.1";
             try { host = msg.gets("Peer-Address"); } catch (const zmq::error_t &) {}
-            if (!left.count(env->from)) on_hello(env->from, "tcp://" + host + ":" + std::to_string(h->port));
+            if (!has_left(env->from, h->incarnation))
+                on_hello(env->from, "tcp://" + host + ":" + std::to_string(h->port), h->incarnation);
             reply = heartbeat();
         } else if (auto *c = std::get_if<CommandRequest>(&env->body)) {
-            reply = session_term ? decide(c->command)
-                                 : unavailable(c->command.command_id, "this node is not the master");
+            if (session_term) {
+                auto send = [this, id = std::string(identity.to_string())](const CommandReply &r) { reply_to(id, r); };
+                answer_once_held(c->command, decide(c->command), std::move(send), now);
+                return;
+            }
+            reply = unavailable(c->command.command_id, "this node is not the master");
         } else if (std::get_if<SnapshotRequest>(&env->body)) {
             if (session_term) reply = SnapshotReply{state};
         } else if (auto *g = std::get_if<GapRequest>(&env->body)) {
@@ -537,10 +657,13 @@ struct Node::Impl {
                 reply = std::move(r);
             }
         }
-        (void)now;
         if (!reply) return;
-        const std::string payload = encode(envelope(std::move(*reply)));
-        router->send(zmq::buffer(identity.data(), identity.size()), zmq::send_flags::sndmore);
+        reply_to(identity.to_string(), std::move(*reply));
+    }
+
+    void reply_to(const std::string &identity, Body body) {
+        const std::string payload = encode(envelope(std::move(body)));
+        router->send(zmq::buffer(identity), zmq::send_flags::sndmore);
         router->send(zmq::buffer(payload), zmq::send_flags::dontwait);
     }
 
@@ -579,17 +702,21 @@ struct Node::Impl {
         for (auto &[ep, last] : dialing)
             if (now - last >= 250ms) {
                 last = now;
-                send_to(ep, Hello{uint16_t(bound_port)});
+                send_to(ep, Hello{uint16_t(bound_port), incarnation});
             }
         if (beacon && now - last_beacon >= 2s) {
             last_beacon = now;
             beacon->send(BeaconInfo{opt.ns, opt.node_id, uint16_t(bound_port), {}});
         }
         const auto alive = alive_peers(now);
+        election->set_quorum(quorum_of(known_members(alive)));
         const std::string before = election->master();
         for (auto &m : election->tick(now, alive)) publish(topic::election, m);
         if (election->master() != before) {
-            if (election->master().empty()) log->warn("master {} lost; a new election follows", before);
+            if (before == opt.node_id && election->master().empty())
+                log->warn("stepping down as master: fewer than {} of {} known members are reachable (a partition?)",
+                          election->quorum(), known_members(alive));
+            else if (election->master().empty()) log->warn("master {} lost; a new election follows", before);
             else log->info("master is now {} (term {})", election->master(), election->term());
         }
         maybe_start_session(now);
@@ -604,6 +731,7 @@ struct Node::Impl {
             expire_peers(now);
         }
         route_commands(now);
+        settle_awaiting(now);
         std::optional<telemetry::Reading> reading;
         {
             std::lock_guard lk(mu);
@@ -629,6 +757,7 @@ struct Node::Impl {
             items.push_back({sub->handle(), 0, ZMQ_POLLIN, 0});
             items.push_back({router->handle(), 0, ZMQ_POLLIN, 0});
             items.push_back({nullptr, beacon ? beacon->fd() : -1, ZMQ_POLLIN, 0});
+            items.push_back({zap->socket().handle(), 0, ZMQ_POLLIN, 0});
             for (auto &[ep, d] : dealers) {
                 items.push_back({d.handle(), 0, ZMQ_POLLIN, 0});
                 dealer_eps.push_back(ep);
@@ -655,12 +784,13 @@ struct Node::Impl {
                         if (!identity.more() || !router->recv(msg, zmq::recv_flags::dontwait)) continue;
                         on_router(identity, msg, now);
                     }
+                if (items[3].revents & ZMQ_POLLIN) zap->handle();
                 if (beacon && (items[2].revents & ZMQ_POLLIN))
                     while (auto b = beacon->receive())
                         if (b->ns == opt.ns && b->node_id != opt.node_id && !peers.count(b->node_id) && !left.count(b->node_id))
                             dial("tcp://" + b->address + ":" + std::to_string(b->port));
                 for (size_t i = 0; i < dealer_eps.size(); ++i) {
-                    if (!(items[3 + i].revents & ZMQ_POLLIN)) continue;
+                    if (!(items[4 + i].revents & ZMQ_POLLIN)) continue;
                     const std::string ep = dealer_eps[i];
                     for (int n = 0; n < 64; ++n) {
                         auto it = dealers.find(ep);
@@ -675,6 +805,7 @@ struct Node::Impl {
                 log->error("cluster loop: {}", e.what());
             }
         }
+        awaiting_quorum.fail_all("the node is stopping; the change may or may not take effect");
         // Goodbye, so the master removes us now rather than after the timeout.
         try {
             Heartbeat hb = heartbeat();
@@ -691,7 +822,7 @@ Node::~Node() { stop(); }
 
 void Node::start() {
     auto &d = *impl_;
-    if (!d.opt.secret.empty()) d.curve = derive_curve_keys(d.opt.secret);
+    d.setup_keys();
     // Replay: the node's prior view. Only its instances matter: they are what
     // this node carries over should it become master.
     eventlog::Options lo;
@@ -735,8 +866,10 @@ void Node::start() {
             d.beacon.reset();
         }
     }
-    d.log->info("cluster port {} (requests on {}), namespace \"{}\", {}{}", d.bound_port, d.bound_port + 1, d.opt.ns,
-                d.curve ? "CURVE encryption on" : "no cluster secret (plain TCP)", d.opt.force_master ? ", forced master" : "");
+    d.log->info("cluster port {} (requests on {}), namespace \"{}\", CURVE encryption on, {}{}", d.bound_port,
+                d.bound_port + 1, d.opt.ns, d.opt.secret.empty() ? "no cluster secret" : "members proven by the cluster secret",
+                d.opt.force_master ? ", forced master" : "");
+    if (d.opt.secret.empty()) d.log->warn("SECURITY: {}", kNoSecretWarning);
     if (d.opt.test_mute_listeners)
         d.log->warn("SKULK_TEST_NO_STATE_LISTENERS=1: state listeners (the worker) are not called; a test setting");
     d.running = true;
@@ -771,6 +904,8 @@ View Node::view() const {
     v.port = d.bound_port;
     v.peers = d.peer_views;
     v.telemetry = d.telemetry;
+    v.cluster_secret = !d.opt.secret.empty();
+    v.refused_connections = d.zap ? d.zap->refused() : 0;
     if (d.eventlog) {
         v.eventlog_counting_only = d.eventlog->counting_only();
         v.eventlog_appended = d.eventlog->appended();

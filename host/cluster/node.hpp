@@ -9,6 +9,7 @@
 // thread-safe.
 #pragma once
 
+#include "common/curve.hpp"
 #include "cluster/election.hpp"
 #include "cluster/wire.hpp"
 #include "eventlog/event_log.hpp"
@@ -26,9 +27,10 @@
 namespace skulk::cluster {
 
 struct NodeOptions {
-    std::string node_id;
+    std::string node_id;                      // lasting: cluster/identity.hpp
+    CurveKeys identity;                       // the node's own pair (empty: a fresh one per start)
     std::string ns;                           // cluster namespace
-    std::string secret;                       // non-empty: CURVE on every socket
+    std::string secret;                       // proof of membership (CURVE is on either way)
     int port = 52416;                         // 0: pick a free pair
     std::string bind_address = "*";
     std::vector<std::string> bootstrap_peers; // tcp://host:port (the PUB port)
@@ -79,7 +81,12 @@ struct View {
     bool eventlog_counting_only = false;
     uint64_t eventlog_appended = 0;
     std::map<std::string, TelemetrySeen> telemetry; // node id -> latest reading (self included)
+    bool cluster_secret = false;              // a secret guards the cluster ports
+    uint64_t refused_connections = 0;         // handshakes the ZAP handler refused
 };
+
+// What /state says about the cluster ports when no secret is set.
+extern const char *const kNoSecretWarning;
 
 class Node {
 public:

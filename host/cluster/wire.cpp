@@ -98,8 +98,10 @@ namespace skulk::cluster {
 using nlohmann::json;
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ElectionKey, forced, clock, seniority, commands_seen, node_id)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Heartbeat, port, key, master_id, master_term, last_idx, peers, leaving)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Hello, port)
+// incarnation was appended: absent ("") in messages of older nodes.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Heartbeat, port, key, master_id, master_term, last_idx, peers, leaving,
+                                                incarnation)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Hello, port, incarnation)
 void to_json(json &j, const CommandReply &r) {
     j = json{{"command_id", r.command_id}, {"ok", r.ok}, {"error", r.error}, {"created_ids", r.created_ids},
              {"refusal", state::to_string(r.refusal)}};

@@ -33,12 +33,14 @@ constexpr std::string_view data = "data";
 } // namespace topic
 
 // Bully order: forced masters first, then clock (highest term seen), then
-// seniority (terms this node has led), then commands seen, then node id.
+// commands seen (events applied of that term: the most up-to-date node
+// wins, so a change a quorum holds survives a master change), then seniority
+// (terms this node has led), then node id.
 struct ElectionKey {
     bool forced = false;
     uint64_t clock = 0;
-    uint64_t seniority = 0;
     uint64_t commands_seen = 0;
+    uint64_t seniority = 0;
     std::string node_id;
     auto operator<=>(const ElectionKey &) const = default;
     bool operator==(const ElectionKey &) const = default;
@@ -52,6 +54,9 @@ struct Heartbeat {
     int64_t last_idx = -1;                     // last event the sender applied in master_term
     std::map<std::string, std::string> peers;  // node id -> endpoint, so the mesh closes transitively
     bool leaving = false;                      // graceful shutdown
+    // Random per process start: the node id is lasting (its key pair), so a
+    // new incarnation of a known id says the node restarted.
+    std::string incarnation;
 };
 
 enum class ElectionKind { Campaign, Answer, Coordinator };
@@ -61,7 +66,7 @@ struct ElectionMsg {
     uint64_t term = 0; // Coordinator: the new term
 };
 
-struct Hello { uint16_t port = 0; };  // answered with the receiver's Heartbeat
+struct Hello { uint16_t port = 0; std::string incarnation; };  // answered with the receiver's Heartbeat
 struct CommandRequest { state::Command command; };
 struct CommandReply {
     std::string command_id;

@@ -39,4 +39,21 @@ void secure_client(zmq::socket_t &s, const std::optional<CurveKeys> &keys) {
     s.set(zmq::sockopt::curve_secretkey, keys->secret_z85);
 }
 
+CurveKeys cluster_server_keys(const std::string &secret, const std::string &ns) {
+    if (!secret.empty()) return derive_curve_keys(secret);
+    return derive_curve_keys("skulk-host open cluster, namespace " + ns);
+}
+
+void secure_cluster_server(zmq::socket_t &s, const CurveKeys &server) {
+    s.set(zmq::sockopt::curve_server, 1);
+    s.set(zmq::sockopt::curve_secretkey, server.secret_z85);
+    s.set(zmq::sockopt::zap_domain, kZapDomain);
+}
+
+void secure_cluster_client(zmq::socket_t &s, const std::string &server_public_z85, const CurveKeys &own) {
+    s.set(zmq::sockopt::curve_serverkey, server_public_z85);
+    s.set(zmq::sockopt::curve_publickey, own.public_z85);
+    s.set(zmq::sockopt::curve_secretkey, own.secret_z85);
+}
+
 } // namespace skulk::cluster

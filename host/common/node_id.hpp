@@ -1,5 +1,7 @@
-// Node ids are per session: a fresh random id each time the daemon starts,
-// so a restarted node is a new member and never inherits stale state.
+// Fresh random ids (UUID layout) for commands, instances, tasks and runner
+// incarnations. A node's own id is NOT one of these: it is lasting, derived
+// from the key pair in <data-dir>/identity/ (cluster/identity.hpp), so a
+// restarted node is the same member.
 #pragma once
 #include <string>
 

@@ -71,6 +71,7 @@ ParseResult parse_daemon_args(int argc, char **argv) {
         ("bootstrap-peers", po::value<std::vector<std::string>>(&peers), "peers to dial, tcp://host:port[,...]")
         ("namespace", po::value<std::string>(&o.cluster_namespace), "cluster namespace (overrides SKULK_NAMESPACE)")
         ("force-master", po::bool_switch(&o.force_master), "always win the election")
+        ("require-secret", po::bool_switch(&o.require_cluster_secret), "refuse to start without a cluster secret (exit 2)")
         ("place", po::value<std::vector<std::string>>(&o.place_models), "place this model at startup (repeatable)")
         ("verbose,v", "more logging (-v debug, -vv trace); counted, not parsed here")
         ("quiet,q", "less logging (-q warnings, -qq errors)");
@@ -161,6 +162,14 @@ ParseResult parse_daemon_args(int argc, char **argv) {
     if (!o.cluster_namespace.empty()) given.insert("cluster.namespace");
     if (!o.cluster_secret.empty()) given.insert("cluster.secret");
     if (flag("force-master")) given.insert("cluster.force_master");
+    if (flag("require-secret")) given.insert("cluster.require_secret");
+    if (const char *e = env("SKULK_REQUIRE_CLUSTER_SECRET"); e && !o.require_cluster_secret) {
+        const std::string v = e;
+        if (v == "1" || v == "true") o.require_cluster_secret = true;
+        else if (v != "0" && v != "false" && !v.empty())
+            return bad("SKULK_REQUIRE_CLUSTER_SECRET must be 0 or 1, got \"" + v + "\"");
+        if (!v.empty()) given.insert("cluster.require_secret");
+    }
     if (!o.model_dirs.empty()) given.insert("models.dirs");
     if (env("SKULK_API_THREADS")) given.insert("api.threads");
     if (env("SKULK_API_HEAD_TIMEOUT_MS")) given.insert("api.head_timeout_ms");
@@ -170,6 +179,9 @@ ParseResult parse_daemon_args(int argc, char **argv) {
         if (auto err = apply_yaml_config(yaml, o, given, local_host_name()); !err.empty()) return bad(err);
         o.config_file = yaml;
     }
+    if (o.require_cluster_secret && o.cluster_secret.empty())
+        return bad("no cluster secret is set and --require-secret (SKULK_REQUIRE_CLUSTER_SECRET, cluster.require_secret) "
+                   "refuses to start without one: set SKULK_CLUSTER_SECRET or cluster.secret");
     return r;
 }
 

@@ -35,6 +35,7 @@ struct Options {
     std::string cluster_namespace;           // SKULK_NAMESPACE / cluster.namespace
     std::string cluster_secret;              // SKULK_CLUSTER_SECRET / cluster.secret
     bool force_master = false;
+    bool require_cluster_secret = false;     // --require-secret / SKULK_REQUIRE_CLUSTER_SECRET / cluster.require_secret
     // serving
     std::vector<std::string> place_models;   // --place MODEL_ID
     // logging

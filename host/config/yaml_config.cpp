@@ -99,6 +99,7 @@ std::string apply_yaml_config(const std::filesystem::path &file, Options &o, con
         {"cluster.bootstrap_peers", [&](const YAML::Node &n) { o.bootstrap_peers = list_value(n); }},
         {"cluster.secret", [&](const YAML::Node &n) { o.cluster_secret = scalar(n); }},
         {"cluster.force_master", [&](const YAML::Node &n) { o.force_master = bool_value(n); }},
+        {"cluster.require_secret", [&](const YAML::Node &n) { o.require_cluster_secret = bool_value(n); }},
         {"api.port", [&](const YAML::Node &n) { o.api_port = port_value(n); }},
         {"api.bind", [&](const YAML::Node &n) { o.api_bind = scalar(n); }},
         {"api.enabled", [&](const YAML::Node &n) { o.no_api = !bool_value(n); }},

@@ -8,6 +8,7 @@
 //     bootstrap_peers: [tcp://10.0.0.2:52416]   # or "a,b"
 //     secret: s3cret            # SKULK_CLUSTER_SECRET: CURVE on all cluster traffic
 //     force_master: false       # --force-master
+//     require_secret: false     # --require-secret / SKULK_REQUIRE_CLUSTER_SECRET
 //   api:
 //     port: 52415               # --api-port
 //     bind: 0.0.0.0

@@ -8,9 +8,9 @@
 #include "cards/card_store.hpp"
 #include "worker/card_sync.hpp"
 #include "cards/model_files.hpp"
+#include "cluster/identity.hpp"
 #include "cluster/node.hpp"
 #include "common/data_dir_lock.hpp"
-#include "common/node_id.hpp"
 #include "common/stop_signals.hpp"
 #include "common/version.hpp"
 #include "log/log_control.hpp"
@@ -65,7 +65,8 @@ std::string check_place_models(const std::vector<std::string> &models, const car
 
 struct Daemon::Impl {
     config::Options options;
-    std::string node_id = make_node_id();
+    cluster::NodeIdentity identity; // lasting: <data-dir>/identity/
+    std::string node_id;            // identity.node_id, set before anything uses it
     std::shared_ptr<spdlog::logger> log = log::get("daemon");
     // First in, last out: held until every subsystem writing the data dir is gone.
     std::unique_ptr<DataDirLock> lock;
@@ -107,7 +108,6 @@ int Daemon::run() {
     const sigset_t stop_signals = block_stop_signals();
     log::set_node_id(d.node_id); // JSON log lines carry it from here on
 
-    d.log->info("skulk-host {} starting, node id {}, data dir {}", kVersion, d.node_id, d.options.data_dir.string());
     std::error_code ec;
     std::filesystem::create_directories(d.options.data_dir, ec);
     if (ec) {
@@ -123,6 +123,15 @@ int Daemon::run() {
         return d.lock->in_use() ? 2 : 1;
     }
     if (!d.lock->error().empty()) d.log->warn("{}", d.lock->error());
+    try {
+        d.identity = cluster::load_or_create_identity(d.options.data_dir / "identity");
+    } catch (const std::exception &e) {
+        d.log->error("{}", e.what());
+        return 1;
+    }
+    d.node_id = d.identity.node_id;
+    d.log->info("skulk-host {} starting, node id {} ({} identity), data dir {}", kVersion, d.node_id,
+                d.identity.created ? "new" : "lasting", d.options.data_dir.string());
     // Before any thread starts: the registry forks a probe child per plugin.
     d.plugins = std::make_unique<plugin::Registry>(d.options.plugin_dirs);
     d.plugins->scan();
@@ -142,6 +151,7 @@ int Daemon::run() {
     {
         cluster::NodeOptions co;
         co.node_id = d.node_id;
+        co.identity = d.identity.keys;
         co.ns = d.options.cluster_namespace;
         co.secret = d.options.cluster_secret;
         co.port = d.options.cluster_port;

@@ -506,6 +506,17 @@ struct Worker::Impl {
         for (const auto &[id, _] : s.nodes)
             if (id != options.node_id) req.excluded.insert(id);
         for (auto it = to_place.begin(); it != to_place.end();) {
+            // Node ids are lasting: a restarted lone node carries its
+            // instances of before over (resumed); placing again would pile
+            // up copies with every restart.
+            const bool here = std::any_of(s.instances.begin(), s.instances.end(), [&](const auto &kv) {
+                return kv.second.model_id == *it && kv.second.on_node(options.node_id);
+            });
+            if (here) {
+                log->info("--place {}: already placed on this node (carried over); not placed again", *it);
+                it = to_place.erase(it);
+                continue;
+            }
             const placing::Placed p = place_planned(*it, req);
             if (p.ok()) {
                 log->info("placed {} (--place): instance {}", *it, p.instance_id);

@@ -19,7 +19,9 @@ test('kill -9 the master: new master within 5 s, instances carried over, old nod
     const master = await waitForAgreement(ds);
     const old = ds.find((d) => d.nodeId === master);
     const survivors = ds.filter((d) => d !== old);
-    const placed = await survivors[0].post('/place_instance', { model_id: 'carried-model' });
+    // On a survivor: the killed node's own instances go when it restarts
+    // (identity.test.mjs), so this one must outlive that.
+    const placed = await survivors[0].post('/place_instance', { model_id: 'carried-model', node_ids: [survivors[0].nodeId] });
     assert.equal(placed.status, 200, placed.text);
     const id = placed.json.instance_id;
     await waitFor(async () => (await Promise.all(ds.map(state))).every((s) => s.instances[id]), { what: 'instance everywhere' });
@@ -44,15 +46,15 @@ test('kill -9 the master: new master within 5 s, instances carried over, old nod
       && s.masterNodeId === newMaster), { what: 'the carried instance in the new session' });
 
     // The killed node comes back as a service manager would restart it
-    // (same data dir, same cluster port, same bootstrap peers; a new session
-    // id) and rejoins as a follower on its own.
+    // (same data dir, so the same node id; same cluster port, same bootstrap
+    // peers) and rejoins as a follower on its own.
     restarted = await startDaemon({
       dataDir: old.dataDir,
       env: { SKULK_NAMESPACE: ns },
       args: ['--cluster-port', String(old.clusterPort),
         '--bootstrap-peers', survivors.map((d) => endpoint(d.clusterPort)).join(',')],
     });
-    assert.notEqual(restarted.nodeId, old.nodeId, 'node ids are per session');
+    assert.equal(restarted.nodeId, old.nodeId, 'node ids are lasting (<data-dir>/identity)');
     await waitFor(async () => {
       const x = await diag(restarted);
       const s = await state(restarted);

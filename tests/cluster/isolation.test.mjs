@@ -1,6 +1,10 @@
 // Namespaces and the cluster secret keep fleets apart.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runSkulk } from '../harness/daemon.mjs';
 import { startDaemon, startCluster, uniqueNamespace, waitForAgreement, stopAll, diag, state, endpoint, freePortPair, freePortPairs, startAll, waitFor } from './cluster_helpers.mjs';
 
 const delay = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -82,5 +86,31 @@ test('UDP beacons alone form a cluster of one namespace', async (t) => {
     await waitForAgreement(ds, { timeoutMs: 15000 });
   } finally {
     await stopAll(ds);
+  }
+});
+
+test('--require-secret (or SKULK_REQUIRE_CLUSTER_SECRET=1) refuses to start without a secret, exit 2', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'skulk-reqsecret-'));
+  try {
+    const base = ['--data-dir', dataDir, '--api-port', '0', '--cluster-port', '0'];
+    for (const [args, env] of [[['--require-secret'], {}], [[], { SKULK_REQUIRE_CLUSTER_SECRET: '1' }]]) {
+      const r = await runSkulk([...base, ...args], { env: { SKULK_CLUSTER_SECRET: '', SKULK_BEACONS: '0', ...env }, timeoutMs: 15000 });
+      assert.equal(r.code, 2, `exit 2 (${JSON.stringify(env)}): ${r.stderr}`);
+      assert.match(r.stderr, /no cluster secret is set and --require-secret/);
+    }
+    const bad = await runSkulk(base, { env: { SKULK_REQUIRE_CLUSTER_SECRET: 'maybe' }, timeoutMs: 15000 });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /SKULK_REQUIRE_CLUSTER_SECRET must be 0 or 1, got "maybe"/);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  // With a secret it starts, and /state says the ports are guarded.
+  const d = await startDaemon({ args: ['--require-secret'], env: { SKULK_NAMESPACE: uniqueNamespace('req'), SKULK_CLUSTER_SECRET: 's3cret' } });
+  try {
+    const s = await state(d);
+    assert.equal(s.security.clusterSecret, true);
+    assert.doesNotMatch(d.stderr, /SECURITY: no cluster secret/);
+  } finally {
+    await d.stop();
   }
 });

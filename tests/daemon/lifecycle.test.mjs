@@ -41,7 +41,7 @@ test('a bad flag exits 2 naming the flag', async () => {
   assert.match(p.stderr, /--api-port must be 0\.\.65535, got 70000/);
 });
 
-test('serves /healthz and /node_id; runtime.json names the bound port; node id is per start', async () => {
+test('serves /healthz and /node_id; runtime.json names the bound port; another data dir, another node id', async () => {
   const d = await startDaemon({ args: noPlugins() });
   try {
     const runtime = JSON.parse(readFileSync(join(d.dataDir, 'runtime.json'), 'utf8'));

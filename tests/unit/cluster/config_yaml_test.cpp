@@ -145,3 +145,30 @@ nodes:
     const auto err = skulk::config::apply_yaml_config(bad, o, {}, "gpu-box");
     EXPECT_NE(err.find("nodes.laptop.api.port"), std::string::npos) << err;
 }
+
+TEST(SkulkYaml, RequireSecretRefusesToStartWithoutOneFromFlagFileOrEnvironment) {
+    TempDir t;
+    const std::string dir = t.path.string();
+    ::unsetenv("SKULK_CLUSTER_SECRET");
+    auto r = parse({"--data-dir", dir, "--require-secret"});
+    EXPECT_EQ(r.outcome, ParseOutcome::exit_error);
+    EXPECT_NE(r.message.find("no cluster secret is set and --require-secret"), std::string::npos) << r.message;
+
+    t.write("skulk.yaml", "cluster:\n  require_secret: true\n");
+    r = parse({"--data-dir", dir});
+    EXPECT_EQ(r.outcome, ParseOutcome::exit_error) << "cluster.require_secret in the file";
+
+    t.write("skulk.yaml", "cluster:\n  require_secret: true\n  secret: s3cret\n");
+    r = parse({"--data-dir", dir});
+    EXPECT_EQ(r.outcome, ParseOutcome::run) << r.message;
+    EXPECT_TRUE(r.options.require_cluster_secret);
+
+    fs::remove(t.path / "skulk.yaml");
+    ::setenv("SKULK_REQUIRE_CLUSTER_SECRET", "1", 1);
+    r = parse({"--data-dir", dir});
+    EXPECT_EQ(r.outcome, ParseOutcome::exit_error) << "SKULK_REQUIRE_CLUSTER_SECRET=1";
+    ::setenv("SKULK_REQUIRE_CLUSTER_SECRET", "perhaps", 1);
+    r = parse({"--data-dir", dir});
+    EXPECT_NE(r.message.find("SKULK_REQUIRE_CLUSTER_SECRET must be 0 or 1, got \"perhaps\""), std::string::npos) << r.message;
+    ::unsetenv("SKULK_REQUIRE_CLUSTER_SECRET");
+}
