@@ -1,5 +1,8 @@
 #include "api/http_server.hpp"
 
+#include "api/auth.hpp"
+#include "api/cors.hpp"
+
 #include <civetweb.h>
 #include <nlohmann/json.hpp>
 
@@ -32,6 +35,8 @@ const char *reason_phrase(int status) {
     case 202: return "Accepted";
     case 204: return "No Content";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 409: return "Conflict";
@@ -180,9 +185,13 @@ void HttpResponse::send(int status, std::string_view content_type, std::string_v
     sent_ = status;
     mg_printf(conn_,
               "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\n"
-              "Access-Control-Allow-Origin: *\r\nCache-Control: no-cache\r\n\r\n",
-              status, reason_phrase(status), int(content_type.size()), content_type.data(), body.size());
+              "%sCache-Control: no-cache\r\n\r\n",
+              status, reason_phrase(status), int(content_type.size()), content_type.data(), body.size(), headers_.c_str());
     if (!body.empty()) mg_write(conn_, body.data(), body.size());
+}
+
+void HttpResponse::add_header(std::string_view name, std::string_view value) {
+    headers_.append(name).append(": ").append(value).append("\r\n");
 }
 
 void HttpResponse::send_error(int status, std::string_view message, std::string_view type,
@@ -200,8 +209,8 @@ void HttpResponse::start_stream(int status, std::string_view content_type) {
     sent_ = status;
     mg_printf(conn_,
               "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nTransfer-Encoding: chunked\r\n"
-              "Access-Control-Allow-Origin: *\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n\r\n",
-              status, reason_phrase(status), int(content_type.size()), content_type.data());
+              "%sCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n\r\n",
+              status, reason_phrase(status), int(content_type.size()), content_type.data(), headers_.c_str());
 }
 
 bool HttpResponse::write(std::string_view chunk) {
@@ -336,10 +345,9 @@ int HttpServer::dispatch(mg_connection *conn) {
         req.headers[name] = ri->http_headers[i].value;
     }
     HttpResponse res(conn);
-    if (req.method == "OPTIONS") { // CORS preflight
-        mg_printf(conn, "HTTP/1.1 204 No Content\r\nAccess-Control-Allow-Origin: *\r\n"
-                        "Access-Control-Allow-Methods: GET, POST, PUT, DELETE, OPTIONS\r\n"
-                        "Access-Control-Allow-Headers: *\r\nContent-Length: 0\r\n\r\n");
+    if (options_.cors) apply_cors(*options_.cors, req, res);
+    if (req.method == "OPTIONS") { // CORS preflight (cors.cpp)
+        answer_preflight(options_.cors ? *options_.cors : CorsPolicy{}, req, res);
         return 204;
     }
     bool path_known = false;
@@ -352,6 +360,7 @@ int HttpServer::dispatch(mg_connection *conn) {
             if (observer) observer(route ? std::string_view(route->pattern) : std::string_view("(unmatched)"), res.outcome());
         }
     } count{observer_, route, res};
+    if (options_.api_keys && !options_.api_keys->admit(req, res)) return res.outcome(); // auth.cpp: 401/403
     if (!route) {
         if (path_known)
             res.send_error(405, "method " + req.method + " not allowed on " + req.path);

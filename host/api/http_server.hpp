@@ -19,6 +19,9 @@ struct mg_context;
 
 namespace skulk::api {
 
+class ApiKeys;     // auth.hpp
+struct CorsPolicy; // cors.hpp
+
 struct HttpRequest {
     std::string method;
     std::string path;                       // without the query string
@@ -31,7 +34,7 @@ struct HttpRequest {
 class HttpResponse {
 public:
     explicit HttpResponse(mg_connection *conn) : conn_(conn) {}
-    // A whole response. Content-Length is set; CORS is always allowed.
+    // A whole response. Content-Length is set.
     void send(int status, std::string_view content_type, std::string_view body);
     void send_json(int status, std::string_view json) { send(status, "application/json", json); }
     // The error envelope of API.md: {"error":{"message","type","param","code"}}.
@@ -52,6 +55,8 @@ public:
     // unless the handler noted another outcome, e.g. 499 when the client left.
     int outcome() const { return noted_ ? noted_ : sent_; }
     void note_outcome(int status) { noted_ = status; }
+    // One more header line for the answer (CORS, WWW-Authenticate); before send/start_stream.
+    void add_header(std::string_view name, std::string_view value);
 
 private:
     mg_connection *conn_;
@@ -61,6 +66,7 @@ private:
     bool streaming_ = false;
     bool ended_ = false;
     std::string chunk_; // one chunk's bytes on the wire, reused between writes
+    std::string headers_; // add_header()'s lines, each ending in CRLF
 };
 
 using Handler = std::function<void(const HttpRequest &, HttpResponse &)>;
@@ -70,6 +76,8 @@ struct HttpOptions {
     int port = 52415;            // 0: pick a free port (see bound_port())
     int threads = 16;
     size_t max_body_bytes = 8 << 20; // larger bodies get 413
+    std::shared_ptr<ApiKeys> api_keys;       // null: no API keys asked
+    std::shared_ptr<const CorsPolicy> cors;  // null: CORS off
 };
 
 class HttpServer {

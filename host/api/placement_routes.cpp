@@ -37,7 +37,7 @@ int status_of(placement::FailureKind k) { return k == placement::FailureKind::In
 bool parse_body(const HttpRequest &req, HttpResponse &res, json &body) {
     try {
         body = json::parse(req.body);
-    } catch (const json::parse_error &e) {
+    } catch (const json::exception &e) { // parse_error, or out_of_range for 1e400
         res.send_error(400, std::string("request body is not valid JSON: ") + e.what(), "invalid_request_error");
         return false;
     }

@@ -1,5 +1,7 @@
 #include "config/yaml_config.hpp"
 
+#include "config/access_options.hpp"
+
 #include <yaml-cpp/yaml.h>
 
 #include <functional>
@@ -48,6 +50,18 @@ std::vector<std::string> list_value(const YAML::Node &n) {
     return out;
 }
 
+std::string bind_value(const YAML::Node &n) {
+    std::string s = scalar(n);
+    if (auto why = check_bind_address(s); !why.empty()) throw BadValue{why};
+    return s;
+}
+std::vector<std::string> origins_value(const YAML::Node &n) {
+    if (!n.IsSequence()) return split_origins(scalar(n));
+    std::vector<std::string> out;
+    for (const auto &item : n) out.push_back(scalar(item));
+    return out;
+}
+
 } // namespace
 
 std::string local_host_name() {
@@ -77,8 +91,15 @@ std::string apply_yaml_config(const std::filesystem::path &file, Options &o, con
         {"cluster.secret", [&](const YAML::Node &n) { o.cluster_secret = scalar(n); }},
         {"cluster.force_master", [&](const YAML::Node &n) { o.force_master = bool_value(n); }},
         {"api.port", [&](const YAML::Node &n) { o.api_port = port_value(n); }},
-        {"api.bind", [&](const YAML::Node &n) { o.api_bind = scalar(n); }},
+        {"api.bind", [&](const YAML::Node &n) { o.api_bind = bind_value(n); }},
         {"api.enabled", [&](const YAML::Node &n) { o.no_api = !bool_value(n); }},
+        // access (access_options.hpp)
+        {"api.keys", [&](const YAML::Node &n) { // relative: to the yaml file's folder
+             const std::filesystem::path p = scalar(n);
+             o.api_keys_file = (p.is_relative() ? file.parent_path() / p : p).string();
+         }},
+        {"api.cors_origins", [&](const YAML::Node &n) { o.cors_origins = origins_value(n); }},
+        {"cluster.bind", [&](const YAML::Node &n) { o.cluster_bind = bind_value(n); }},
     };
     // One level of sections (cluster:, api:); `prefix` names where we are
     // ("" at the top, "nodes.<host>." inside a per-node override).

@@ -8,10 +8,13 @@
 //     bootstrap_peers: [tcp://10.0.0.2:52416]   # or "a,b"
 //     secret: s3cret            # SKULK_CLUSTER_SECRET: CURVE on all cluster traffic
 //     force_master: false       # --force-master
+//     bind: "*"                 # --cluster-bind: cluster ports and runner sockets
 //   api:
 //     port: 52415               # --api-port
-//     bind: 0.0.0.0
+//     bind: 0.0.0.0             # --api-bind
 //     enabled: true             # false = --no-api
+//     keys: api_keys            # --api-keys / SKULK_API_KEYS (relative: to this file)
+//     cors_origins: [https://chat.example.com]   # --cors-origins / SKULK_CORS_ORIGINS
 //   nodes:                      # per-node overrides, keyed by host name
 //     gpu-box:
 //       api: {port: 8080}

@@ -1,5 +1,6 @@
 // skulk-host: the cluster daemon. `skulk-host plugins` lists plugins;
 // anything else runs the daemon.
+#include "api/auth_cli.hpp"
 #include "config/options.hpp"
 #include "daemon/daemon.hpp"
 #include "log/logging.hpp"
@@ -10,6 +11,7 @@
 
 int main(int argc, char **argv) {
     if (argc > 1 && std::strcmp(argv[1], "plugins") == 0) return skulk::plugin::plugins_command(argc - 1, argv + 1);
+    if (argc > 1 && std::strcmp(argv[1], "api-key") == 0) return skulk::api::api_key_command(argc - 1, argv + 1);
 
     auto parsed = skulk::config::parse_daemon_args(argc, argv);
     if (parsed.outcome != skulk::config::ParseOutcome::run) {
