@@ -101,8 +101,7 @@ test('every listener binds the configured address and the cluster still serves',
 
   // Served through the node that does not hold rank 0 as well as the one that does.
   for (const d of ds) {
-    const c = await d.post('/v1/chat/completions', { model: MODEL, messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 },
-      { timeoutMs: 30000 });
+    const c = await d.post('/v1/completions', { model: MODEL, prompt: 'Once upon a time', max_tokens: 4 }, { timeoutMs: 30000 });
     assert.equal(c.status, 200, c.text);
   }
 
