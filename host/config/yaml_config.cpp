@@ -70,8 +70,25 @@ std::string local_host_name() {
     return buf;
 }
 
+namespace {
+std::string apply_yaml_document(const std::filesystem::path &file, Options &o, const std::set<std::string> &explicit_keys,
+                                const std::string &host_name);
+} // namespace
+
+// yaml-cpp throws from as<>() on a key that is not a plain name (a list or
+// a mapping as key, found by fuzz_yaml_input): the whole file is then refused.
 std::string apply_yaml_config(const std::filesystem::path &file, Options &o, const std::set<std::string> &explicit_keys,
                               const std::string &host_name) {
+    try {
+        return apply_yaml_document(file, o, explicit_keys, host_name);
+    } catch (const YAML::Exception &e) {
+        return file.string() + ": line " + std::to_string(e.mark.line + 1) + ": keys must be plain names (" + e.msg + ")";
+    }
+}
+
+namespace {
+std::string apply_yaml_document(const std::filesystem::path &file, Options &o, const std::set<std::string> &explicit_keys,
+                                const std::string &host_name) {
     YAML::Node root;
     try {
         root = YAML::LoadFile(file.string());
@@ -155,5 +172,7 @@ std::string apply_yaml_config(const std::filesystem::path &file, Options &o, con
     }
     return "";
 }
+
+} // namespace
 
 } // namespace skulk::config

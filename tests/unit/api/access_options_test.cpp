@@ -88,3 +88,15 @@ TEST(AccessOptions, SkulkYamlKeysAndRelativeKeyFile) {
     EXPECT_EQ(r.options.cluster_bind, "127.0.0.7");
     fs::remove_all(file.parent_path());
 }
+
+TEST(AccessOptions, SkulkYamlWithAKeyThatIsNotANameIsAnError) {
+    // yaml-cpp threw out of apply_yaml_config here and ended the daemon (found by fuzz_yaml_input).
+    for (const char *text : {"? [x]\n: 1\n", "cluster:\n  ? {a: 1}\n  : 1\n", "nodes:\n  ? [h]\n  : {api: {port: 1}}\n"}) {
+        const auto file = yaml(text);
+        auto r = parse({"--config", file.string()});
+        EXPECT_EQ(r.outcome, ParseOutcome::exit_error) << text;
+        EXPECT_NE(r.message.find(file.string() + ": line "), std::string::npos) << r.message;
+        EXPECT_NE(r.message.find("keys must be plain names"), std::string::npos) << r.message;
+        fs::remove_all(file.parent_path());
+    }
+}
