@@ -157,6 +157,7 @@ ParseResult parse_daemon_args(int argc, char **argv) {
         if (auto err = apply_yaml_config(yaml, o, given, local_host_name()); !err.empty()) return bad(err);
         o.config_file = yaml;
     }
+    if (o.api_bind == "*") o.api_bind = "0.0.0.0"; // civetweb takes an address, ZeroMQ takes * too
     return r;
 }
 

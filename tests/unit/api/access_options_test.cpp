@@ -57,6 +57,7 @@ TEST(AccessOptions, FlagsWinOverVariables) {
     EXPECT_EQ(r.options.cors_origins, (std::vector<std::string>{"https://a.org", "https://b.org"}));
     EXPECT_EQ(f.options.cluster_bind, "127.0.0.3");
     EXPECT_EQ(f.options.cors_origins, (std::vector<std::string>{"https://c.org"}));
+    EXPECT_EQ(parse({"--api-bind", "*"}).options.api_bind, "0.0.0.0"); // what civetweb understands
 }
 
 TEST(AccessOptions, BadBindAddressesNameTheFlagOrKey) {
