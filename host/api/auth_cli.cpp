@@ -57,9 +57,10 @@ std::string append_line(const std::filesystem::path &file, const std::string &li
 } // namespace
 
 int api_key_command(int argc, char **argv) {
-    if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
+    if (argc < 2) return fail(std::string("which action?\n") + kUsage);
+    if (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
         std::printf("%s\n", kUsage);
-        return argc < 2 ? 2 : 0;
+        return 0;
     }
     const std::string action = argv[1];
     if (action != "add" && action != "hash") return fail("unknown action \"" + action + "\"\n" + kUsage);

@@ -42,7 +42,8 @@ ParseResult parse_daemon_args(int argc, char **argv) {
     std::string data_dir, config_file;
     std::string cors_origins;
 
-    po::options_description desc("Usage: skulk-host [options]\n       skulk-host plugins [--plugin-dir DIR] [--json]\n\nOptions");
+    po::options_description desc("Usage: skulk-host [options]\n       skulk-host plugins [--plugin-dir DIR] [--json]\n"
+                                 "       skulk-host api-key add|hash --scope inference|admin [--file FILE] [--label TEXT]\n\nOptions");
     desc.add_options()
         ("help,h", "show this help and exit")
         ("version", "print the version and exit")

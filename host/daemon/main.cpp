@@ -1,5 +1,6 @@
-// skulk-host: the cluster daemon. `skulk-host plugins` lists plugins;
-// anything else runs the daemon.
+// skulk-host: the cluster daemon. `skulk-host plugins` lists plugins,
+// `skulk-host api-key` makes API keys (api/auth_cli.hpp); anything else runs
+// the daemon.
 #include "api/auth_cli.hpp"
 #include "config/options.hpp"
 #include "daemon/daemon.hpp"
