@@ -9,8 +9,8 @@
 // big models at 64 streams. Each stream has its own connection to the
 // runner's unix:// socket, as each request of the daemon's API threads does.
 #include "common/unix_frames.hpp"
-#include "model/gguf.hpp"
-#include "model/vocab.hpp"
+#include "gguf/gguf.hpp"
+#include "tokenizer/vocab.hpp"
 
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>

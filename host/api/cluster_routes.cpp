@@ -34,7 +34,7 @@ json to_api(const Instance &i) {
     json shards = json::array();
     for (const auto &s : i.shards) shards.push_back(to_api(s));
     return {{"instanceId", i.id}, {"modelId", i.model_id}, {"sharding", i.sharding}, {"shards", std::move(shards)},
-            {"contextTokenLimit", i.context_token_limit}};
+            {"contextTokenLimit", i.context_token_limit}, {"selfHeal", i.self_heal}};
 }
 json to_api(const RunnerStatus &r) {
     json status = {{"kind", to_string(r.phase)}};
@@ -66,7 +66,8 @@ json event_to_api(const Event &e) {
             } else if constexpr (std::is_same_v<T, NodeJoined>) return to_api(x.node);
             else if constexpr (std::is_same_v<T, NodeLeft> || std::is_same_v<T, NodeTimedOut>) return {{"nodeId", x.node_id}};
             else if constexpr (std::is_same_v<T, InstanceCreated>) return {{"instance", to_api(x.instance)}};
-            else if constexpr (std::is_same_v<T, InstanceDeleted>) return {{"instanceId", x.instance_id}, {"reason", x.reason}};
+            else if constexpr (std::is_same_v<T, InstanceDeleted>)
+                return {{"instanceId", x.instance_id}, {"reason", x.reason}, {"replace", x.replace}};
             else if constexpr (std::is_same_v<T, RunnerStatusUpdated>) return to_api(x.status);
             else if constexpr (std::is_same_v<T, TaskCreated>) return {{"task", to_api(x.task)}};
             else if constexpr (std::is_same_v<T, TaskFinished>) return {{"taskId", x.task_id}};
@@ -83,6 +84,8 @@ json state_to_api(const cluster::View &v) {
     json instances = json::object(), runners = json::object(), tasks = json::object(), nodes = json::object(),
          last_seen = json::object();
     for (const auto &[id, i] : s.instances) instances[id] = to_api(i);
+    json replacing = json::object(); // instances lost to a failure, being placed again
+    for (const auto &[id, i] : s.replacing) replacing[id] = to_api(i);
     for (const auto &[id, r] : s.runners) runners[id] = to_api(r);
     for (const auto &[id, t] : s.tasks) tasks[id] = to_api(t);
     for (const auto &[id, n] : s.nodes) nodes[id] = to_api(n);
@@ -95,6 +98,7 @@ json state_to_api(const cluster::View &v) {
         if (p.alive) connections.push_back({{"source", v.self_id}, {"sink", p.node_id}});
     }
     return {{"instances", std::move(instances)},
+            {"replacing", std::move(replacing)},
             {"runners", std::move(runners)},
             {"downloads", json::object()},
             {"tasks", std::move(tasks)},

@@ -2,6 +2,7 @@
 
 #include "api/auth.hpp"
 #include "api/cors.hpp"
+#include "api/utf8_check.hpp"
 
 #include <civetweb.h>
 #include <nlohmann/json.hpp>
@@ -44,6 +45,7 @@ const char *reason_phrase(int status) {
     case 422: return "Unprocessable Entity";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
+    case 507: return "Insufficient Storage";
     default: return "";
     }
 }
@@ -53,6 +55,21 @@ std::string default_error_type(int status) {
     if (status == 413) return "request_too_large";
     if (status >= 500) return "server_error";
     return "invalid_request_error";
+}
+
+// The envelope's `code` when a route gives none: always a string (clients
+// switch on it), named after the status.
+std::string default_error_code(int status) {
+    switch (status) {
+    case 400: return "invalid_request";
+    case 404: return "not_found";
+    case 405: return "method_not_allowed";
+    case 409: return "conflict";
+    case 413: return "request_too_large";
+    case 422: return "unprocessable";
+    case 503: return "service_unavailable";
+    default: return status >= 500 ? "internal_error" : "http_" + std::to_string(status);
+    }
 }
 
 std::vector<std::string> split_path(std::string_view path) {
@@ -172,6 +189,53 @@ int find_connection_socket(const mg_request_info *ri) {
     return -1;
 }
 
+// civetweb 1.15 says only "Failed to setup server ports" when the listener
+// cannot be opened: bind a socket of our own to the same address to learn
+// the errno (EADDRINUSE, EACCES, EADDRNOTAVAIL). 0 when the bind works.
+int bind_errno(const std::string &bind_address, int port) {
+    std::string host = bind_address;
+    if (!host.empty() && host.front() == '[') host = host.substr(1, host.size() - 2);
+    const bool v6 = host.find(':') != std::string::npos;
+    const int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return errno;
+    const int one = 1; // as civetweb does: a port in TIME_WAIT is not "taken"
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int rc = -1;
+    if (v6) {
+        sockaddr_in6 a{};
+        a.sin6_family = AF_INET6;
+        a.sin6_port = htons(uint16_t(port));
+        if (::inet_pton(AF_INET6, host.c_str(), &a.sin6_addr) != 1) { ::close(fd); return EINVAL; }
+        rc = ::bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a);
+    } else {
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(uint16_t(port));
+        if (::inet_pton(AF_INET, host.empty() ? "0.0.0.0" : host.c_str(), &a.sin_addr) != 1) { ::close(fd); return EINVAL; }
+        rc = ::bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a);
+    }
+    const int err = rc == 0 ? 0 : errno;
+    ::close(fd);
+    return err;
+}
+
+// Why the listener could not be opened, naming the address and port (and the
+// settings that choose them) so an operator knows what to change.
+std::string start_failure_message(const HttpOptions &o, const char *civetweb_text) {
+    const std::string where = o.bind_address + ":" + std::to_string(o.port);
+    const std::string prefix = "cannot serve the HTTP API on " + where + ": ";
+    switch (const int err = bind_errno(o.bind_address, o.port)) {
+    case 0: break;
+    case EADDRINUSE:
+        return prefix + "port " + std::to_string(o.port) +
+               " is already in use by another process (choose another with --api-port or api.port in skulk.yaml)";
+    case EACCES:
+        return prefix + "no permission to bind port " + std::to_string(o.port) + " (ports below 1024 need privileges)";
+    default: return prefix + std::strerror(err);
+    }
+    return prefix + (civetweb_text && *civetweb_text ? civetweb_text : "civetweb failed to start");
+}
+
 int begin_request(mg_connection *conn) {
     auto *server = static_cast<HttpServer *>(mg_get_user_data(mg_get_context(conn)));
     return server->dispatch(conn);
@@ -185,22 +249,25 @@ void HttpResponse::send(int status, std::string_view content_type, std::string_v
     sent_ = status;
     mg_printf(conn_,
               "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\n"
-              "%sCache-Control: no-cache\r\n\r\n",
-              status, reason_phrase(status), int(content_type.size()), content_type.data(), body.size(), headers_.c_str());
+              "Cache-Control: no-cache\r\n%s\r\n",
+              status, reason_phrase(status), int(content_type.size()), content_type.data(), body.size(),
+              extra_headers_.c_str());
     if (!body.empty()) mg_write(conn_, body.data(), body.size());
 }
 
 void HttpResponse::add_header(std::string_view name, std::string_view value) {
-    headers_.append(name).append(": ").append(value).append("\r\n");
+    extra_headers_.append(name).append(": ").append(value).append("\r\n");
 }
 
 void HttpResponse::send_error(int status, std::string_view message, std::string_view type,
-                              std::string_view code) {
+                              std::string_view code, std::string_view param) {
     nlohmann::json err = {{"message", message},
                           {"type", type.empty() ? default_error_type(status) : std::string(type)},
-                          {"param", nullptr},
-                          {"code", code.empty() ? nlohmann::json(status) : nlohmann::json(code)}};
-    send_json(status, nlohmann::json{{"error", err}}.dump());
+                          {"param", param.empty() ? nlohmann::json(nullptr) : nlohmann::json(param)},
+                          {"code", code.empty() ? default_error_code(status) : std::string(code)}};
+    // A message may quote what the client sent (a path, an id) and that may
+    // be ill-formed UTF-8: replaced by U+FFFD rather than failing the dump.
+    send_json(status, nlohmann::json{{"error", err}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 void HttpResponse::start_stream(int status, std::string_view content_type) {
@@ -209,8 +276,8 @@ void HttpResponse::start_stream(int status, std::string_view content_type) {
     sent_ = status;
     mg_printf(conn_,
               "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nTransfer-Encoding: chunked\r\n"
-              "%sCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n\r\n",
-              status, reason_phrase(status), int(content_type.size()), content_type.data(), headers_.c_str());
+              "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n%s\r\n",
+              status, reason_phrase(status), int(content_type.size()), content_type.data(), extra_headers_.c_str());
 }
 
 bool HttpResponse::write(std::string_view chunk) {
@@ -260,32 +327,56 @@ void HttpServer::route(std::string method, std::string pattern, Handler handler)
     routes_.push_back(Route{std::move(method), std::move(pattern), std::move(segments), std::move(handler)});
 }
 
+namespace {
+
+// civetweb's configuration, as name/value pairs (see HttpOptions for why
+// each limit is what it is).
+std::vector<std::pair<std::string, std::string>> civetweb_options(const HttpOptions &o) {
+    return {
+        {"listening_ports", o.bind_address + ":" + std::to_string(o.port)},
+        {"num_threads", std::to_string(o.threads)},
+        // Accepted connections waiting for a free thread: as many as there
+        // are threads, so a burst is queued rather than left in the kernel's
+        // backlog.
+        {"connection_queue", std::to_string(o.threads)},
+        {"listen_backlog", "1024"},
+        // The head deadline (slowloris): in civetweb 1.15 it bounds the whole
+        // head of the first request since the connection was accepted, not
+        // each read, so a client trickling one byte a second is closed too.
+        {"request_timeout_ms", std::to_string(o.head_timeout_ms)},
+        // Idle keep-alive longer than clients' own idle timeouts (undici/node
+        // 4-5 s): a server that closes first races a client reusing the
+        // socket ("other side closed").
+        {"enable_keep_alive", "yes"},
+        {"keep_alive_timeout_ms", std::to_string(o.keep_alive_timeout_ms)},
+        // Streams write one small chunk per token: without TCP_NODELAY Nagle
+        // + delayed ACK stall them ~40 ms.
+        {"tcp_nodelay", "1"},
+    };
+}
+
+} // namespace
+
 void HttpServer::start() {
-    const std::string ports = options_.bind_address + ":" + std::to_string(options_.port);
-    const std::string threads = std::to_string(options_.threads);
-    const char *opts[] = {"listening_ports", ports.c_str(), "num_threads", threads.c_str(),
-                          // Idle keep-alive longer than clients' own idle timeouts
-                          // (undici/node 4-5 s): a server that closes first races a
-                          // client reusing the socket ("other side closed").
-                          "enable_keep_alive", "yes", "keep_alive_timeout_ms", "10000",
-                          "request_timeout_ms", "600000",
-                          // Streams write one small chunk per token: without
-                          // TCP_NODELAY Nagle + delayed ACK stall them ~40 ms.
-                          "tcp_nodelay", "1", nullptr};
+    const auto settings = civetweb_options(options_);
+    std::vector<const char *> opts;
+    for (const auto &[name, value] : settings) {
+        opts.push_back(name.c_str());
+        opts.push_back(value.c_str());
+    }
+    opts.push_back(nullptr);
     mg_callbacks callbacks{};
     callbacks.begin_request = begin_request;
     char error_text[256] = {0};
     mg_init_data init{};
     init.callbacks = &callbacks;
     init.user_data = this;
-    init.configuration_options = opts;
+    init.configuration_options = opts.data();
     mg_error_data error{};
     error.text = error_text;
     error.text_buffer_size = sizeof error_text;
     ctx_ = mg_start2(&init, &error);
-    if (!ctx_)
-        throw std::runtime_error("cannot serve HTTP on " + ports + ": " +
-                                 (error_text[0] ? error_text : "civetweb failed to start"));
+    if (!ctx_) throw std::runtime_error(start_failure_message(options_, error_text));
     mg_server_port sp[4];
     const int n = mg_get_server_ports(ctx_, 4, sp);
     bound_port_ = n > 0 ? sp[0].port : options_.port;
@@ -381,6 +472,12 @@ int HttpServer::dispatch(mg_connection *conn) {
                                     " bytes");
             return 413;
         }
+    }
+    if (const size_t bad = first_invalid_utf8(req.body); bad != std::string_view::npos) {
+        res.send_error(400, "the request body is not valid UTF-8 (ill-formed byte sequence at byte offset " +
+                                std::to_string(bad) + "); JSON bodies must be UTF-8",
+                       "invalid_request_error", "invalid_utf8", "body");
+        return 400;
     }
     try {
         route->handler(req, res);

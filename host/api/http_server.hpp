@@ -38,8 +38,13 @@ public:
     void send(int status, std::string_view content_type, std::string_view body);
     void send_json(int status, std::string_view json) { send(status, "application/json", json); }
     // The error envelope of API.md: {"error":{"message","type","param","code"}}.
+    // `code` is always a string (a default named after the status when
+    // empty); `param` names the request field at fault (null when empty).
     void send_error(int status, std::string_view message, std::string_view type = {},
-                    std::string_view code = {});
+                    std::string_view code = {}, std::string_view param = {});
+    // An extra header line for the response sent next (e.g. Retry-After,
+    // CORS, WWW-Authenticate).
+    void add_header(std::string_view name, std::string_view value);
     // A streamed response (SSE, NDJSON): chunked transfer encoding.
     void start_stream(int status, std::string_view content_type);
     // false once the client has gone away.
@@ -55,8 +60,6 @@ public:
     // unless the handler noted another outcome, e.g. 499 when the client left.
     int outcome() const { return noted_ ? noted_ : sent_; }
     void note_outcome(int status) { noted_ = status; }
-    // One more header line for the answer (CORS, WWW-Authenticate); before send/start_stream.
-    void add_header(std::string_view name, std::string_view value);
 
 private:
     mg_connection *conn_;
@@ -66,7 +69,7 @@ private:
     bool streaming_ = false;
     bool ended_ = false;
     std::string chunk_; // one chunk's bytes on the wire, reused between writes
-    std::string headers_; // add_header()'s lines, each ending in CRLF
+    std::string extra_headers_; // "Name: value\r\n" lines from add_header
 };
 
 using Handler = std::function<void(const HttpRequest &, HttpResponse &)>;
@@ -74,7 +77,20 @@ using Handler = std::function<void(const HttpRequest &, HttpResponse &)>;
 struct HttpOptions {
     std::string bind_address = "0.0.0.0";
     int port = 52415;            // 0: pick a free port (see bound_port())
+    // civetweb serves each open connection on a worker thread of its own,
+    // from when it is accepted until it is closed (idle keep-alive time
+    // included): this is how many connections are served at once. The others
+    // wait in civetweb's queue for a thread (docs/operations.md "HTTP limits").
     int threads = 16;
+    // A client must send a whole request head within this many ms of
+    // connecting, or the connection is closed (slowloris). civetweb also
+    // uses it for each read of the body and for a write that cannot make
+    // progress; it does not bound a response, nor the quiet time between
+    // two writes of a stream.
+    int head_timeout_ms = 5000;
+    // The next request head on a kept-alive connection: within this many ms
+    // of the previous response.
+    int keep_alive_timeout_ms = 10000;
     size_t max_body_bytes = 8 << 20; // larger bodies get 413
     std::shared_ptr<ApiKeys> api_keys;       // null: no API keys asked
     std::shared_ptr<const CorsPolicy> cors;  // null: CORS off

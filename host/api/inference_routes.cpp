@@ -26,6 +26,7 @@ private:
     struct Target {
         int status = 0;          // != 0: no runner; answer this
         std::string message, code;
+        int retry_after = 0;     // > 0: a Retry-After header (seconds) with the error
         worker::LocalRunner runner;
         std::string remote_node; // rank 0 runs on this other node ("" : here)
     };
@@ -50,6 +51,17 @@ private:
 
 namespace {
 
+// What a 503 for a model that is coming back (being re-placed, or its runner
+// not Ready yet) tells the client to wait before trying again.
+constexpr int kRetryAfterSeconds = 3;
+
+// The instance of `model` lost to a failure and being placed again, if any.
+const state::Instance *being_replaced(const state::State &s, const std::string &model) {
+    for (const auto &[id, inst] : s.replacing)
+        if (inst.model_id == model) return &inst;
+    return nullptr;
+}
+
 // The adapter's wire for streams: SSE for OpenAI/Anthropic, NDJSON for Ollama.
 std::string stream_content_type(const std::string &adapter_name) {
     return adapter_name == "ollama" ? "application/x-ndjson" : "text/event-stream";
@@ -65,7 +77,7 @@ std::string error_event(std::string_view message, int status, bool retryable, st
 struct EncodeSession {
     explicit EncodeSession(const skulk_adapter_v1 *v) : vt(v) {}
     const skulk_adapter_v1 *vt;
-    void *state = nullptr;
+    skulk_adapter_state *state = nullptr;
     skulk::string_sink wire;
     ~EncodeSession() {
         if (state) vt->free_state(state);
@@ -117,6 +129,15 @@ InferenceRoutes::Target InferenceRoutes::find_runner(const std::string &model) {
         }
         if (!remote_target.remote_node.empty()) return remote_target;
         if (!placed) {
+            if (const auto *lost = being_replaced(view.state, model)) {
+                // Self-healing (worker.cpp heal_pending): not gone, coming back.
+                t.status = 503;
+                t.code = "model_being_replaced";
+                t.retry_after = kRetryAfterSeconds;
+                t.message = "Model " + model + " is being placed again after instance " + lost->id +
+                            " was lost; retry in a few seconds";
+                return t;
+            }
             t.status = 404;
             t.message = "No instance found for model " + model;
             t.code = "model_not_found";
@@ -125,6 +146,7 @@ InferenceRoutes::Target InferenceRoutes::find_runner(const std::string &model) {
         if (clock_type::now() >= deadline) {
             t.status = 503;
             t.code = "model_not_ready";
+            t.retry_after = kRetryAfterSeconds;
             t.message = not_ready.empty() && remote
                             ? "Model " + model + " is placed on another node whose runner is not Ready yet; retry in a few seconds"
                             : "Model " + model + " is placed but its runner " + not_ready + "; retry in a few seconds";
@@ -163,6 +185,7 @@ int InferenceRoutes::serve(const plugin::LoadedPlugin &adapter, const HttpReques
 
     Target target = find_runner(model);
     if (target.status) {
+        if (target.retry_after > 0) res.add_header("Retry-After", std::to_string(target.retry_after));
         res.send_error(target.status, target.message, target.status == 404 ? "invalid_request_error" : "server_error",
                        target.code);
         return target.status;
@@ -357,8 +380,11 @@ std::string InferenceRoutes::runner_gone(const Target &t) {
     for (const auto &p : view.peers)
         if (p.node_id == t.remote_node && !p.alive) return "node " + t.remote_node + " is not heard any more";
     if (!view.state.instances.count(t.runner.instance_id)) return "instance deleted";
+    // No status at all while the instance stands: a new master's session,
+    // whose runners are being reported again; the runner itself is fine
+    // (tokens never pass through the master).
     auto rs = view.state.runners.find(worker::Worker::runner_id(t.runner.instance_id, 0));
-    if (rs == view.state.runners.end() || rs->second.phase != state::RunnerPhase::Ready) return "runner not Ready";
+    if (rs != view.state.runners.end() && rs->second.phase != state::RunnerPhase::Ready) return "runner not Ready";
     return "";
 }
 

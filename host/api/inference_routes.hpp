@@ -4,7 +4,8 @@
 // plus POST /v1/cancel/{command_id} and GET /metrics.
 //
 // One request: adapter.decode -> canonical request -> pick a Ready instance
-// (404 none placed, 503 placed but not ready in time) -> "generate" to the
+// (404 none placed, 503 + Retry-After placed but not ready in time or being
+// re-placed after a failure) -> "generate" to the
 // runner over its own DEALER (runner_client.hpp) -> wait for start/error ->
 // stream each event through adapter.encode to the client. Client disconnect
 // or POST /v1/cancel sends "cancel"; a runner that dies mid-request ends it

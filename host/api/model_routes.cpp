@@ -2,6 +2,7 @@
 
 #include "cards/card_parser.hpp"
 #include "cards/cluster_sync.hpp"
+#include "cards/model_files.hpp"
 #include "log/logging.hpp"
 
 #include <toml.hpp>
@@ -63,7 +64,10 @@ void send_store_error(HttpResponse &res, const cards::CardStoreError &e) {
     using K = cards::CardStoreError::Kind;
     const int status = e.kind() == K::not_found ? 404 : e.kind() == K::conflict ? 409 : e.kind() == K::invalid ? 400 : 500;
     res.send_error(status, e.what(),
-                   status == 404 ? "not_found_error" : status == 409 ? "conflict" : status == 400 ? "invalid_request_error" : "server_error");
+                   status == 404 ? "not_found_error" : status == 409 ? "conflict" : status == 400 ? "invalid_request_error" : "server_error",
+                   status == 404 ? "model_not_found" : status == 409 ? "conflict" : status == 400 ? "invalid_model_card" : "internal_error",
+                   // The store refuses one field only: an id it cannot keep.
+                   e.kind() == K::invalid ? "model_id" : "");
 }
 
 // The master's refusal or silence (no master yet, timeout): 503, retryable.
@@ -93,6 +97,22 @@ void delete_card(cards::CardStore &store, cluster::Node *cluster, const std::str
     } catch (const cards::CardStoreError &e) {
         send_store_error(res, e);
     }
+}
+
+// A custom card's local model file: inside the model folders (checked
+// before the file is opened: the path is the client's choice), and a GGUF.
+// False once the refusal is sent.
+bool model_file_acceptable(const cards::CardStore &store, const cards::ModelCard &card, HttpResponse &res) {
+    if (!card.source.is_local()) return true; // a Hugging Face source: nothing local yet
+    if (auto why = cards::check_model_location(card.source.path, store.model_dirs()); !why.empty()) {
+        res.send_error(400, why, "invalid_request_error", "model_path_not_allowed", "source.path");
+        return false;
+    }
+    if (auto why = cards::check_model_file(card.source.path); !why.empty()) {
+        res.send_error(400, why, "invalid_request_error", "model_file_invalid", "source.path");
+        return false;
+    }
+    return true;
 }
 
 } // namespace
@@ -161,13 +181,14 @@ void register_model_routes(HttpServer &server, cards::CardStore &store, cluster:
         try {
             body = json::parse(req.body);
         } catch (const json::exception &e) { // parse_error, or out_of_range for 1e400
-            return res.send_error(400, std::string("invalid JSON body: ") + e.what(), "invalid_request_error");
+            return res.send_error(400, std::string("invalid JSON body: ") + e.what(), "invalid_request_error", "invalid_json");
         }
         if (!body.is_object())
             return res.send_error(400, "the body must be a JSON object: a model card, or {\"toml\": \"...\"}",
                                   "invalid_request_error");
         try {
             const auto card = card_from_json(body, store.custom_dir());
+            if (!model_file_acceptable(store, card, res)) return;
             std::optional<cards::ModelCard> stored;
             if (!cluster) {
                 stored = store.add_custom(card);
@@ -184,7 +205,8 @@ void register_model_routes(HttpServer &server, cards::CardStore &store, cluster:
             res.send_json(200, json{{"message", "Added custom model card " + stored->model_id},
                                     {"model_card", model_json(*stored)}}.dump());
         } catch (const cards::CardError &e) {
-            res.send_error(400, std::string("invalid model card: ") + e.what(), "invalid_request_error");
+            res.send_error(400, std::string("invalid model card: ") + e.what(), "invalid_request_error", "invalid_model_card",
+                           e.field());
         } catch (const cards::CardStoreError &e) {
             send_store_error(res, e);
         }

@@ -172,7 +172,12 @@ bool is_valid_model_id(std::string_view id) {
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
               c == ':' || c == '/' || c == '-'))
             return false;
-    return true;
+    // Ids name files and URL paths: one "org/name" slash at most, with a
+    // non-empty part on each side, and never "..".
+    const size_t slash = id.find('/');
+    if (slash != std::string_view::npos && (slash == 0 || slash + 1 == id.size() || id.find('/', slash + 1) != std::string_view::npos))
+        return false;
+    return id.find("..") == std::string_view::npos;
 }
 
 ParsedCard parse_card_document(const toml::value &root, const std::string &origin, const fs::path &base_dir) {
@@ -186,7 +191,7 @@ ParsedCard parse_card_document(const toml::value &root, const std::string &origi
     if (!id) r.fail(0, "model_id", "required field is missing");
     if (!is_valid_model_id(*id))
         r.fail(line_of(*r.get(root, "model_id")), "model_id",
-               "'" + *id + "' is not a valid id (1-256 characters of [a-zA-Z0-9._:/-])");
+               "'" + *id + "' is not a valid id (" + std::string(kModelIdRule) + ")");
     c.model_id = *id;
     c.name = r.str(root, "name", "name").value_or(c.model_id);
     c.family = r.str(root, "family", "family").value_or("");
@@ -225,6 +230,14 @@ ParsedCard parse_card_document(const toml::value &root, const std::string &origi
     if (has_hf && (c.source.hf_repo.empty() || c.source.hf_file.empty()))
         r.fail(line_of(*src), c.source.hf_repo.empty() ? "source.hf_repo" : "source.hf_file",
                "hf_repo and hf_file go together");
+    // A repo's file becomes a path under the download folder: it must stay there.
+    if (has_hf) {
+        const fs::path f(c.source.hf_file);
+        bool escapes = f.is_absolute();
+        for (const auto &part : f) escapes |= part == "..";
+        if (escapes)
+            r.fail(line_of(*src), "source.hf_file", "'" + c.source.hf_file + "' must be a path inside the repo (relative, no \"..\")");
+    }
     if (has_path) {
         fs::path p(c.source.path_as_written);
         c.source.path = (p.is_absolute() ? p : base_dir / p).lexically_normal();

@@ -53,7 +53,10 @@ std::string card_to_toml(const ModelCard &card);
 
 // "<engine>-<compute>": lower-case letters, digits and '_' on both sides of one '-'.
 bool is_valid_backend_tag(std::string_view tag);
-// [a-zA-Z0-9._:/-]+
+// [a-zA-Z0-9._:/-]+ with at most one "org/name" slash and no "..".
 bool is_valid_model_id(std::string_view id);
+// The rule is_valid_model_id checks, for error messages.
+inline constexpr std::string_view kModelIdRule =
+    "1-256 characters of [a-zA-Z0-9._:/-], at most one '/' (\"org/name\") with text on both sides, and no \"..\"";
 
 } // namespace skulk::cards

@@ -131,7 +131,7 @@ std::vector<std::string> CardStore::load_warnings() const {
 
 fs::path CardStore::check_custom_locked(const ModelCard &card) const {
     if (!is_valid_model_id(card.model_id))
-        throw CardStoreError(CardStoreError::Kind::invalid, "field 'model_id': '" + card.model_id + "' is not valid");
+        throw CardStoreError(CardStoreError::Kind::invalid, "field 'model_id': '" + card.model_id + "' is not valid (" + std::string(kModelIdRule) + ")");
     auto it = cards_.find(card.model_id);
     if (it != cards_.end() && !it->second.is_custom)
         throw CardStoreError(CardStoreError::Kind::conflict,

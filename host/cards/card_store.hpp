@@ -62,6 +62,12 @@ public:
     // not_found for an unknown id, conflict for a built-in card.
     void delete_custom(std::string_view model_id);
 
+    // The folders a custom card's model file must lie in (see
+    // model_files.hpp). Set once, before the routes serve; none until then,
+    // so nothing is allowed.
+    void set_model_dirs(std::vector<std::filesystem::path> dirs) { model_dirs_ = std::move(dirs); }
+    const std::vector<std::filesystem::path> &model_dirs() const { return model_dirs_; }
+
     const std::filesystem::path &builtin_dir() const { return builtin_dir_; }
     const std::filesystem::path &custom_dir() const { return custom_dir_; }
 
@@ -73,6 +79,7 @@ private:
 
     std::filesystem::path builtin_dir_;
     std::filesystem::path custom_dir_;
+    std::vector<std::filesystem::path> model_dirs_;
     mutable std::shared_mutex mutex_;
     std::map<std::string, ModelCard, std::less<>> cards_;
     std::vector<std::string> errors_;

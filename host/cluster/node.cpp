@@ -412,8 +412,15 @@ struct Node::Impl {
         for (const auto &[id, card] : state.custom_cards) cards.push_back(card);
         log->info("elected master for term {}; carrying over {} instance(s), {} custom card(s)", session_term,
                   carried.size(), cards.size());
-        emit_all({state::SessionStarted{opt.node_id, std::move(carried), std::move(cards)}});
+        emit_all({state::SessionStarted{opt.node_id, std::move(carried), std::move(cards), carried_replacing()}});
         liveness(now);
+    }
+
+    // Re-placements still pending in the prior view go on in the new session.
+    std::vector<state::Instance> carried_replacing() const {
+        std::vector<state::Instance> out;
+        for (const auto &[id, inst] : state.replacing) out.push_back(inst);
+        return out;
     }
 
     void liveness(Clock::time_point now) {
@@ -687,6 +694,10 @@ void Node::start() {
     eventlog::Options lo;
     lo.dir = d.opt.data_dir / "eventlog";
     lo.min_free_bytes = d.opt.eventlog_min_free_bytes;
+    // A gap in a damaged log: peers' snapshot fills it; alone, only the operator may accept it.
+    lo.on_gap = d.opt.eventlog_accept_gap     ? eventlog::GapPolicy::accept
+                : d.opt.bootstrap_peers.empty() ? eventlog::GapPolicy::refuse
+                                                : eventlog::GapPolicy::fill_from_cluster;
     d.eventlog = std::make_unique<eventlog::EventLog>(lo, d.log);
     state::State prior;
     uint64_t bad = 0;
@@ -696,6 +707,7 @@ void Node::start() {
         if (decode_event(rec, e, err)) prior = state::apply(std::move(prior), e);
         else ++bad;
     });
+    if (!st.refused.empty()) throw std::runtime_error(st.refused);
     d.state.instances = std::move(prior.instances);
     d.log->info("event log replayed: {} record(s), {} instance(s) in the prior view{}{}", st.records,
                 d.state.instances.size(), bad ? fmt::format(", {} undecodable record(s) skipped", bad) : "",

@@ -42,6 +42,7 @@ struct NodeOptions {
     bool beacons = true;                      // SKULK_BEACONS=0 disables
     uint16_t beacon_port = 52417;             // SKULK_BEACON_PORT
     uint64_t eventlog_min_free_bytes = 2ull << 30; // SKULK_EVENTLOG_MIN_FREE_BYTES
+    bool eventlog_accept_gap = false;         // SKULK_EVENTLOG_ACCEPT_GAP=1: start alone past a gap
     // Test hook (SKULK_TEST_DROP_EVERY_NTH_EVENT): a follower drops every
     // n-th published event it receives, so tests exercise gap recovery.
     uint32_t test_drop_every_nth_event = 0;

@@ -49,6 +49,9 @@ std::string apply_env_overrides(NodeOptions &o) {
     if (auto e = number("SKULK_TEST_DROP_EVERY_NTH_EVENT", 0, 1000000, n); !e.empty()) return e;
     if (n >= 0) o.test_drop_every_nth_event = uint32_t(n);
     if (env_str("SKULK_TEST_NO_STATE_LISTENERS") == "1") o.test_mute_listeners = true;
+    const std::string g = env_str("SKULK_EVENTLOG_ACCEPT_GAP");
+    if (g == "1") o.eventlog_accept_gap = true;
+    else if (!g.empty() && g != "0") return "SKULK_EVENTLOG_ACCEPT_GAP must be 0 or 1, got \"" + g + "\"";
     const std::string b = env_str("SKULK_BEACONS");
     if (b == "0" || b == "false" || b == "off") o.beacons = false;
     else if (!b.empty() && b != "1" && b != "true" && b != "on") return "SKULK_BEACONS must be 0 or 1, got \"" + b + "\"";

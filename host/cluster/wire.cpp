@@ -11,7 +11,8 @@ using nlohmann::json;
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(NodeInfo, id, endpoint)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ShardAssignment, node_id, rank, world_size, first_layer, last_layer, backend)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Instance, id, model_id, sharding, shards, context_token_limit)
+// self_heal was appended: absent in older records, it defaults to true.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Instance, id, model_id, sharding, shards, context_token_limit, self_heal)
 
 void to_json(json &j, const RunnerStatus &r) {
     j = {{"runner_id", r.runner_id}, {"instance_id", r.instance_id}, {"node_id", r.node_id},
@@ -48,7 +49,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(CustomCard, model_id, toml)
 void to_json(json &j, const State &s) {
     j = {{"term", s.term}, {"master_node_id", s.master_node_id}, {"last_event_applied_idx", s.last_event_applied_idx},
          {"nodes", s.nodes}, {"instances", s.instances}, {"runners", s.runners}, {"tasks", s.tasks},
-         {"custom_cards", s.custom_cards}};
+         {"custom_cards", s.custom_cards}, {"replacing", s.replacing}};
 }
 void from_json(const json &j, State &s) {
     j.at("term").get_to(s.term);
@@ -59,30 +60,34 @@ void from_json(const json &j, State &s) {
     j.at("runners").get_to(s.runners);
     j.at("tasks").get_to(s.tasks);
     if (j.contains("custom_cards")) j.at("custom_cards").get_to(s.custom_cards);
+    if (j.contains("replacing")) j.at("replacing").get_to(s.replacing);
 }
 void to_json(json &j, const SessionStarted &e) {
     j = {{"master_node_id", e.master_node_id}, {"carried_instances", e.carried_instances},
-         {"carried_custom_cards", e.carried_custom_cards}};
+         {"carried_custom_cards", e.carried_custom_cards}, {"carried_replacing", e.carried_replacing}};
 }
 void from_json(const json &j, SessionStarted &e) {
     j.at("master_node_id").get_to(e.master_node_id);
     j.at("carried_instances").get_to(e.carried_instances);
     if (j.contains("carried_custom_cards")) j.at("carried_custom_cards").get_to(e.carried_custom_cards);
+    if (j.contains("carried_replacing")) j.at("carried_replacing").get_to(e.carried_replacing);
 }
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(CustomModelCardAdded, card)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(CustomModelCardDeleted, model_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(NodeJoined, node)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(NodeLeft, node_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(NodeTimedOut, node_id)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(InstanceCreated, instance)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(InstanceDeleted, instance_id, reason)
+// replaces / replace were appended: absent in older records (defaults).
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(InstanceCreated, instance, replaces)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(InstanceDeleted, instance_id, reason, replace)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RunnerStatusUpdated, status)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TaskCreated, task)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TaskFinished, task_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TaskFailed, task_id, error_message)
 
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(PlaceInstance, model_id, node_ids, sharding, shards, context_token_limit)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(DeleteInstance, instance_id)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(PlaceInstance, model_id, node_ids, sharding, shards, context_token_limit,
+                                                self_heal, replaces)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DeleteInstance, instance_id, failed, reason)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(CreateTask, task_id, instance_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FinishTask, task_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FailTask, task_id, error_message)

@@ -8,6 +8,7 @@
 #include <boost/program_options.hpp>
 
 #include <cstdlib>
+#include <cstring>
 #include <set>
 #include <sstream>
 
@@ -30,6 +31,22 @@ const char *env(const char *name) {
 }
 
 bool flag_given(const po::variables_map &vm, const char *name) { return vm.count(name) && !vm[name].defaulted(); }
+// An integer setting from the environment within [lo, hi]; "" when fine or
+// unset, else the error naming the variable.
+std::string int_from_env(const char *name, int lo, int hi, int &out) {
+    const char *v = env(name);
+    if (!v) return "";
+    try {
+        size_t used = 0;
+        const long n = std::stol(v, &used);
+        if (used == std::strlen(v) && n >= lo && n <= hi) {
+            out = int(n);
+            return "";
+        }
+    } catch (const std::exception &) {
+    }
+    return std::string(name) + " must be an integer " + std::to_string(lo) + ".." + std::to_string(hi) + ", got \"" + v + "\"";
+}
 
 } // namespace
 
@@ -37,7 +54,7 @@ ParseResult parse_daemon_args(int argc, char **argv) {
     ParseResult r;
     Options &o = r.options;
     int verbose = 0, quiet = 0;
-    std::vector<std::string> plugin_dirs, peers;
+    std::vector<std::string> plugin_dirs, peers, model_dirs, unexpected;
     std::string cards_dir;
     std::string data_dir, config_file;
     std::string cors_origins;
@@ -52,6 +69,7 @@ ParseResult parse_daemon_args(int argc, char **argv) {
         ("data-dir", po::value<std::string>(&data_dir), "state directory (default $SKULK_HOME or ~/.local/share/skulk)")
         ("config", po::value<std::string>(&config_file), "cluster config file (skulk.yaml)")
         ("cards-dir", po::value<std::string>(&cards_dir), "built-in model cards folder (default $SKULK_CARDS_DIR, the install's share/skulk/cards, then the source tree's cards/)")
+        ("model-dir", po::value<std::vector<std::string>>(&model_dirs), "a folder model files may come from (repeatable; default $SKULK_MODEL_DIRS, else <data-dir>/models and the built-in cards folder)")
         ("plugin-dir", po::value<std::vector<std::string>>(&plugin_dirs), "plugin directory (repeatable; default $SKULK_PLUGIN_DIR, the install's lib dir, then plugins/ next to the binary)")
         ("cluster-port", po::value<int>(&o.cluster_port), "ZeroMQ cluster port (default 52416; 0 picks a free one)")
         ("bootstrap-peers", po::value<std::vector<std::string>>(&peers), "peers to dial, tcp://host:port[,...]")
@@ -82,7 +100,14 @@ ParseResult parse_daemon_args(int argc, char **argv) {
             }
             rest.emplace_back(a);
         }
-        po::store(po::command_line_parser(rest).options(desc).run(), vm);
+        // Words that are no option's value are collected, then refused below:
+        // `skulk-host extra-word` is a usage error, not a daemon start
+        // (`plugins` is dispatched before this parser).
+        po::options_description all;
+        all.add(desc).add_options()("unexpected-argument", po::value<std::vector<std::string>>(&unexpected));
+        po::positional_options_description positional;
+        positional.add("unexpected-argument", -1);
+        po::store(po::command_line_parser(rest).options(all).positional(positional).run(), vm);
         po::notify(vm);
     } catch (const po::error &e) {
         r.outcome = ParseOutcome::exit_error;
@@ -106,6 +131,9 @@ ParseResult parse_daemon_args(int argc, char **argv) {
         r.message = "skulk-host: " + msg;
         return r;
     };
+    if (!unexpected.empty())
+        return bad("unexpected argument '" + unexpected.front() +
+                   "': skulk-host takes options only (its one subcommand is `plugins`)\nTry 'skulk-host --help'.");
     if (o.api_port < 0 || o.api_port > 65535) return bad("--api-port must be 0..65535, got " + std::to_string(o.api_port));
     if (o.cluster_port < 0 || o.cluster_port > 65535)
         return bad("--cluster-port must be 0..65535, got " + std::to_string(o.cluster_port));
@@ -114,6 +142,13 @@ ParseResult parse_daemon_args(int argc, char **argv) {
     o.data_dir = data_dir.empty() ? default_data_dir() : std::filesystem::path(data_dir);
     if (!config_file.empty()) o.config_file = config_file;
     o.cards_dir = cards_dir;
+    for (const auto &d : model_dirs) o.model_dirs.emplace_back(d);
+    if (o.model_dirs.empty())
+        if (const char *e = env("SKULK_MODEL_DIRS"))
+            for (const auto &d : split_list(e, ':')) o.model_dirs.emplace_back(d);
+    if (auto err = int_from_env("SKULK_API_THREADS", 1, 65536, o.api_threads); !err.empty()) return bad(err);
+    if (auto err = int_from_env("SKULK_API_HEAD_TIMEOUT_MS", 100, 600000, o.api_head_timeout_ms); !err.empty())
+        return bad(err);
     for (const auto &d : plugin_dirs) o.plugin_dirs.emplace_back(d);
     if (o.plugin_dirs.empty())
         if (const char *e = env("SKULK_PLUGIN_DIR"))
@@ -152,6 +187,9 @@ ParseResult parse_daemon_args(int argc, char **argv) {
     if (cluster_bind_given) given.insert("cluster.bind");
     if (!o.api_keys_file.empty()) given.insert("api.keys");
     if (!cors_origins.empty()) given.insert("api.cors_origins");
+    if (!o.model_dirs.empty()) given.insert("models.dirs");
+    if (env("SKULK_API_THREADS")) given.insert("api.threads");
+    if (env("SKULK_API_HEAD_TIMEOUT_MS")) given.insert("api.head_timeout_ms");
     std::filesystem::path yaml = o.config_file.value_or(o.data_dir / "skulk.yaml");
     std::error_code ec;
     if (o.config_file || std::filesystem::exists(yaml, ec)) {

@@ -15,11 +15,20 @@ struct Options {
     int api_port = 52415;
     bool no_api = false;
     std::string api_bind = "0.0.0.0";
+    // HTTP limits (docs/operations.md "HTTP limits"): connections served at
+    // once (one civetweb thread each) and the request head deadline.
+    int api_threads = 2048;                  // SKULK_API_THREADS / api.threads
+    int api_head_timeout_ms = 5000;          // SKULK_API_HEAD_TIMEOUT_MS / api.head_timeout_ms
     // files
     std::filesystem::path data_dir;          // default: common/paths default_data_dir()
     std::optional<std::filesystem::path> config_file; // skulk.yaml
     std::vector<std::filesystem::path> plugin_dirs;   // --plugin-dir / SKULK_PLUGIN_DIR
     std::filesystem::path cards_dir;         // --cards-dir (empty: cards::find_builtin_cards_dir defaults)
+    // Where model files (a card's source.path) may live: --model-dir
+    // (repeatable), SKULK_MODEL_DIRS (colon-separated) or models.dirs in
+    // skulk.yaml. Empty: the defaults, <data-dir>/models and the built-in
+    // cards folder (cards::default_model_dirs).
+    std::vector<std::filesystem::path> model_dirs;
     // cluster
     int cluster_port = 52416;                // 0: pick a free one
     std::vector<std::string> bootstrap_peers; // tcp://host:port

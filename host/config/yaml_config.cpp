@@ -30,6 +30,29 @@ int port_value(const YAML::Node &n) {
     }
     throw BadValue{"must be an integer port 0..65535, got \"" + s + "\""};
 }
+int int_value(const YAML::Node &n, int lo, int hi) {
+    const std::string s = scalar(n);
+    try {
+        size_t used = 0;
+        const int v = std::stoi(s, &used);
+        if (used == s.size() && v >= lo && v <= hi) return v;
+    } catch (const std::exception &) {
+    }
+    throw BadValue{"must be an integer " + std::to_string(lo) + ".." + std::to_string(hi) + ", got \"" + s + "\""};
+}
+std::vector<std::filesystem::path> dirs_value(const YAML::Node &n) {
+    std::vector<std::filesystem::path> out;
+    if (n.IsSequence()) {
+        for (const auto &item : n) out.emplace_back(scalar(item));
+    } else {
+        std::stringstream ss(scalar(n));
+        for (std::string item; std::getline(ss, item, ':');)
+            if (!item.empty()) out.emplace_back(item);
+    }
+    for (const auto &d : out)
+        if (d.empty()) throw BadValue{"entries must be folder paths"};
+    return out;
+}
 bool bool_value(const YAML::Node &n) {
     bool b = false;
     if (!n.IsScalar() || !YAML::convert<bool>::decode(n, b)) throw BadValue{"must be true or false"};
@@ -98,7 +121,7 @@ std::string apply_yaml_document(const std::filesystem::path &file, Options &o, c
         return file.string() + ": not valid YAML: " + e.what();
     }
     if (root.IsNull()) return "";
-    if (!root.IsMap()) return file.string() + ": the top level must be a mapping (cluster:, api:)";
+    if (!root.IsMap()) return file.string() + ": the top level must be a mapping (cluster:, api:, models:)";
 
     using Setter = std::function<void(const YAML::Node &)>;
     const std::map<std::string, Setter> setters{
@@ -117,6 +140,9 @@ std::string apply_yaml_document(const std::filesystem::path &file, Options &o, c
          }},
         {"api.cors_origins", [&](const YAML::Node &n) { o.cors_origins = origins_value(n); }},
         {"cluster.bind", [&](const YAML::Node &n) { o.cluster_bind = bind_value(n); }},
+        {"api.threads", [&](const YAML::Node &n) { o.api_threads = int_value(n, 1, 65536); }},
+        {"api.head_timeout_ms", [&](const YAML::Node &n) { o.api_head_timeout_ms = int_value(n, 100, 600000); }},
+        {"models.dirs", [&](const YAML::Node &n) { o.model_dirs = dirs_value(n); }},
     };
     // One level of sections (cluster:, api:); `prefix` names where we are
     // ("" at the top, "nodes.<host>." inside a per-node override).
@@ -124,8 +150,8 @@ std::string apply_yaml_document(const std::filesystem::path &file, Options &o, c
         for (const auto &section : map) {
             const std::string sname = section.first.as<std::string>();
             if (sname == "nodes" && prefix.empty()) continue; // per-node overrides, applied after
-            if (sname != "cluster" && sname != "api")
-                return file.string() + ": unknown key \"" + prefix + sname + "\" (known: cluster, api" +
+            if (sname != "cluster" && sname != "api" && sname != "models")
+                return file.string() + ": unknown key \"" + prefix + sname + "\" (known: cluster, api, models" +
                        (prefix.empty() ? ", nodes" : "") + ")";
             if (section.second.IsNull()) continue;
             if (!section.second.IsMap()) return file.string() + ": " + prefix + sname + ": must be a mapping";

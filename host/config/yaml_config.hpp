@@ -15,6 +15,10 @@
 //     enabled: true             # false = --no-api
 //     keys: api_keys            # --api-keys / SKULK_API_KEYS (relative: to this file)
 //     cors_origins: [https://chat.example.com]   # --cors-origins / SKULK_CORS_ORIGINS
+//     threads: 2048             # SKULK_API_THREADS: connections served at once
+//     head_timeout_ms: 5000     # SKULK_API_HEAD_TIMEOUT_MS: request head deadline
+//   models:
+//     dirs: [/srv/models]       # --model-dir / SKULK_MODEL_DIRS: where model files may live
 //   nodes:                      # per-node overrides, keyed by host name
 //     gpu-box:
 //       api: {port: 8080}

@@ -9,7 +9,9 @@
 #include "api/placement_routes.hpp"
 #include "cards/card_store.hpp"
 #include "cards/cluster_sync.hpp"
+#include "cards/model_files.hpp"
 #include "cluster/node.hpp"
+#include "common/data_dir_lock.hpp"
 #include "common/node_id.hpp"
 #include "common/stop_signals.hpp"
 #include "common/version.hpp"
@@ -47,12 +49,27 @@ bool write_runtime_file(const std::filesystem::path &path, const nlohmann::json 
     return !ec;
 }
 
+// --place of a card whose model file is missing or not a GGUF: refused at
+// startup with the reason (a runner would only fail to load it, and only the
+// log would say why). A model without a card is left to the worker: custom
+// cards may still arrive from the cluster.
+std::string check_place_models(const std::vector<std::string> &models, const cards::CardStore &cards) {
+    for (const auto &m : models) {
+        const auto card = cards.find(m);
+        if (!card || !card->source.is_local()) continue;
+        if (auto why = cards::check_model_file(card->source.path); !why.empty()) return "--place " + m + ": " + why;
+    }
+    return "";
+}
+
 } // namespace
 
 struct Daemon::Impl {
     config::Options options;
     std::string node_id = make_node_id();
     std::shared_ptr<spdlog::logger> log = log::get("daemon");
+    // First in, last out: held until every subsystem writing the data dir is gone.
+    std::unique_ptr<DataDirLock> lock;
     // Declared before http: destroyed after it, so no handler outlives plugins.
     std::unique_ptr<plugin::Registry> plugins;
     std::unique_ptr<cluster::Node> cluster; // declared before http: outlives the handlers
@@ -97,6 +114,15 @@ int Daemon::run() {
         d.log->error("cannot create data dir {}: {}", d.options.data_dir.string(), ec.message());
         return 1;
     }
+    // Before anything reads or writes the data dir (event log, runtime.json,
+    // cards, runner sockets): a second daemon here would append to the same
+    // event log and remove the first one's runtime.json when it stops.
+    d.lock = std::make_unique<DataDirLock>(d.options.data_dir);
+    if (!d.lock->held()) {
+        d.log->error("{}", d.lock->error());
+        return d.lock->in_use() ? 2 : 1;
+    }
+    if (!d.lock->error().empty()) d.log->warn("{}", d.lock->error());
     // Before any thread starts: the registry forks a probe child per plugin.
     d.plugins = std::make_unique<plugin::Registry>(d.options.plugin_dirs);
     d.plugins->scan();
@@ -104,6 +130,12 @@ int Daemon::run() {
     d.cards = std::make_unique<cards::CardStore>(cards::find_builtin_cards_dir(d.options.cards_dir), d.options.data_dir / "custom_cards");
     d.log->info("{} model cards from {} and {}", d.cards->reload(), d.cards->builtin_dir().string(), d.cards->custom_dir().string());
     for (const auto &e : d.cards->load_errors()) d.log->warn("model card skipped: {}", e);
+    if (auto err = check_place_models(d.options.place_models, *d.cards); !err.empty()) {
+        d.log->error("{}", err);
+        return 1;
+    }
+    d.cards->set_model_dirs(d.options.model_dirs.empty() ? cards::default_model_dirs(d.options.data_dir, d.cards->builtin_dir())
+                                                         : d.options.model_dirs);
 
     // The cluster (router, election, replicated state, event log): after the
     // plugin scan, which forks, because the node starts a thread.
@@ -153,9 +185,10 @@ int Daemon::run() {
         api::HttpOptions http_options;
         http_options.bind_address = d.options.api_bind;
         http_options.port = d.options.api_port;
-        // A streaming inference request holds one civetweb thread for its
-        // whole life: room for 64 concurrent streams plus the other routes.
-        http_options.threads = 128;
+        // One civetweb thread per open connection (streams and idle ones
+        // alike): see docs/operations.md "HTTP limits".
+        http_options.threads = d.options.api_threads;
+        http_options.head_timeout_ms = d.options.api_head_timeout_ms;
         if (auto err = api::configure_access(d.options.api_keys_file, d.options.cors_origins, http_options); !err.empty()) {
             d.log->error("{}", err);
             return 1;

@@ -1,14 +1,32 @@
 // skulk-host: the cluster daemon. `skulk-host plugins` lists plugins,
 // `skulk-host api-key` makes API keys (api/auth_cli.hpp); anything else runs
-// the daemon.
+// the daemon (a stray word is a usage error, exit 2).
 #include "api/auth_cli.hpp"
 #include "config/options.hpp"
 #include "daemon/daemon.hpp"
 #include "log/logging.hpp"
 #include "plugin/plugins_command.hpp"
 
+#include <sys/resource.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
+
+namespace {
+
+// Every HTTP connection is a descriptor, and an API node is expected to hold
+// thousands at once (api.threads, idle clients): the soft RLIMIT_NOFILE
+// (often 1024) goes up to the hard limit, which the operator controls.
+void raise_open_file_limit() {
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= lim.rlim_max) return;
+    lim.rlim_cur = lim.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &lim) != 0)
+        skulk::log::get("daemon")->warn("cannot raise the open-file limit to {}: {}", lim.rlim_max, std::strerror(errno));
+}
+
+} // namespace
 
 int main(int argc, char **argv) {
     if (argc > 1 && std::strcmp(argv[1], "plugins") == 0) return skulk::plugin::plugins_command(argc - 1, argv + 1);
@@ -21,6 +39,7 @@ int main(int argc, char **argv) {
         return parsed.outcome == skulk::config::ParseOutcome::exit_ok ? 0 : 2;
     }
     skulk::log::init(parsed.options.verbosity);
+    raise_open_file_limit();
     skulk::daemon::Daemon daemon(std::move(parsed.options));
     return daemon.run();
 }

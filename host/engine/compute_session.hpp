@@ -5,8 +5,8 @@
 // mapped file and the lent descriptors.
 #pragma once
 
-#include "model/gguf.hpp"
-#include "model/hparams.hpp"
+#include "gguf/gguf.hpp"
+#include "gguf/hparams.hpp"
 
 #include <skulk/abi.h>
 
@@ -71,7 +71,7 @@ private:
     SessionOptions options_;
     uint32_t flags_;
     uint32_t first_ = 0, last_ = 0;
-    void *instance_ = nullptr;
+    skulk_compute_instance *instance_ = nullptr;
 };
 
 } // namespace skulk::engine

@@ -1,6 +1,6 @@
 #include "engine/generate.hpp"
 
-#include "model/sampler.hpp"
+#include "sampling/sampler.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -3,7 +3,7 @@
 // the plugin instance that receives them.
 #pragma once
 
-#include "model/gguf.hpp"
+#include "gguf/gguf.hpp"
 
 #include <skulk/abi.h>
 

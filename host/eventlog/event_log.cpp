@@ -1,11 +1,13 @@
 #include "eventlog/event_log.hpp"
 
-#include <zlib.h>
+#include "eventlog/record_format.hpp"
+
 #include <zstd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <fcntl.h>
 #include <fstream>
 #include <map>
@@ -16,21 +18,7 @@ namespace skulk::eventlog {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr std::string_view kHeader = "SKEVLOG1";
-constexpr size_t kRecordHeader = 8;
-
-uint32_t crc(std::string_view p) {
-    return uint32_t(::crc32(::crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef *>(p.data()), uInt(p.size())));
-}
-void put_u32(std::string &out, uint32_t v) {
-    for (int i = 0; i < 4; ++i) out.push_back(char((v >> (8 * i)) & 0xff));
-}
-uint32_t get_u32(const char *p) {
-    uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v |= uint32_t(uint8_t(p[i])) << (8 * i);
-    return v;
-}
-
+using format::kHeader;
 // Regular files only: a device (a test's /dev/full) reads forever.
 std::string read_file(const fs::path &p) {
     std::error_code ec;
@@ -69,6 +57,40 @@ std::map<long, fs::path> list_archives(const fs::path &dir) {
     return out;
 }
 
+// "bytes 120..151 (32 bytes)", for each damaged region.
+std::string describe_regions(const std::vector<Region> &regions) {
+    std::string out;
+    for (const auto &r : regions) {
+        if (!out.empty()) out += ", ";
+        out += "bytes " + std::to_string(r.offset) + ".." + std::to_string(r.offset + r.bytes - 1) + " (" +
+               std::to_string(r.bytes) + " bytes)";
+    }
+    return out;
+}
+
+// A name for the damaged original that no earlier one has taken.
+fs::path aside_name(const fs::path &active) {
+    char stamp[32];
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    ::gmtime_r(&now, &tm);
+    std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    const std::string base = active.string() + ".damaged-" + stamp;
+    std::error_code ec;
+    fs::path p = base;
+    for (int n = 2; fs::exists(p, ec); ++n) p = base + "-" + std::to_string(n);
+    return p;
+}
+
+// Written and synced before it replaces anything: a crash right after the
+// swap must not leave an events.bin whose data never reached the disk.
+bool write_synced(const fs::path &p, std::string_view bytes) {
+    const int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return false;
+    const bool ok = write_all(fd, bytes.data(), bytes.size()) && ::fsync(fd) == 0;
+    return ::close(fd) == 0 && ok;
+}
+
 } // namespace
 
 EventLog::EventLog(Options options, std::shared_ptr<spdlog::logger> log)
@@ -88,27 +110,13 @@ EventLog::~EventLog() {
 }
 
 ReplayStats EventLog::parse(std::string_view bytes, const std::function<void(std::string_view)> &fn,
-                            uint64_t *good_prefix) {
+                            const PositionOf &position_of) {
     ReplayStats st;
-    if (bytes.size() < kHeader.size() || bytes.substr(0, kHeader.size()) != kHeader) {
-        // A missing or torn header: nothing in this file is trustworthy.
-        st.dropped_bytes = bytes.size();
-        if (good_prefix) *good_prefix = 0;
-        return st;
-    }
-    size_t off = kHeader.size();
-    while (off + kRecordHeader <= bytes.size()) {
-        const uint32_t len = get_u32(bytes.data() + off);
-        const uint32_t sum = get_u32(bytes.data() + off + 4);
-        if (len > bytes.size() - off - kRecordHeader) break; // torn: payload cut short
-        const std::string_view payload = bytes.substr(off + kRecordHeader, len);
-        if (crc(payload) != sum) break;                      // torn or corrupt
-        fn(payload);
-        ++st.records;
-        off += kRecordHeader + len;
-    }
-    st.dropped_bytes = bytes.size() - off;
-    if (good_prefix) *good_prefix = off;
+    const Scan s = scan(bytes, position_of);
+    for (const auto &r : s.records) fn(r.payload);
+    st.records = s.records.size();
+    st.dropped_bytes = s.dropped_bytes();
+    st.damaged = s.damaged;
     return st;
 }
 
@@ -129,26 +137,80 @@ ReplayStats EventLog::replay(const std::function<void(std::string_view)> &fn) {
             log_->error("event log: {}; skipped", total.error);
             continue;
         }
-        total.records += parse(raw, fn).records;
+        total.records += parse(raw, fn, options_.position_of).records;
     }
-    const std::string active = read_file(active_path());
-    uint64_t good = 0;
-    const auto st = parse(active, fn, &good);
-    total.records += st.records;
-    total.dropped_bytes = st.dropped_bytes;
-    if (st.dropped_bytes && fd_ >= 0) {
-        log_->warn("event log: dropped a torn tail of {} bytes at offset {} of {}", st.dropped_bytes, good,
-                   active_path().string());
-        // Keep the good prefix; a torn header means the file starts over.
-        if (good == 0) {
-            if (::ftruncate(fd_, 0) != 0 || !write_all(fd_, kHeader.data(), kHeader.size())) degrade("cannot rewrite the header");
-            active_bytes_ = kHeader.size();
-        } else {
-            if (::ftruncate(fd_, off_t(good)) != 0) degrade(std::string("cannot truncate the torn tail: ") + std::strerror(errno));
-            active_bytes_ = good;
-        }
+    ReplayStats active = replay_active(fn);
+    active.records += total.records;
+    if (active.error.empty()) active.error = total.error;
+    return active;
+}
+
+ReplayStats EventLog::replay_active(const std::function<void(std::string_view)> &fn) {
+    ReplayStats st;
+    const fs::path path = active_path();
+    const std::string bytes = read_file(path);
+    if (bytes.empty()) return st;
+    const Scan s = scan(bytes, options_.position_of);
+    st.damaged = s.damaged;
+    st.dropped_bytes = s.dropped_bytes();
+    if (!s.damaged.empty()) st.gap = describe_gap(s, bytes.size(), options_.position_of);
+    const std::string where = path.string() + " is damaged at " + describe_regions(s.damaged);
+    if (!st.gap.empty() && options_.on_gap == GapPolicy::refuse) {
+        // Nothing is replayed or changed: a restart with the override finds the same damage.
+        st.refused = "event log " + where + ": the events " + st.gap + " are missing (" +
+                     std::to_string(s.records.size()) + " intact record(s) found around the damage) and this node "
+                     "has no peers to fill them from. Not starting; nothing on disk was changed. Start it with "
+                     "--bootstrap-peers so the cluster's snapshot fills the gap, or set SKULK_EVENTLOG_ACCEPT_GAP=1 to "
+                     "start from the intact records (the damaged file is then kept as events.bin.damaged-<time>)";
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = -1;
+        return st;
     }
-    return total;
+    for (const auto &r : s.records) fn(r.payload);
+    st.records = s.records.size();
+    if (s.damaged.empty()) return st;
+    // Below the floor (fd_ closed) the file stays as it is: nothing will be
+    // appended to it and the next start with room recovers it.
+    if (fd_ >= 0) st.moved_aside = recover_file(s);
+    const std::string cost = !st.gap.empty()
+        ? "the events " + st.gap + " are missing" +
+              (options_.on_gap == GapPolicy::fill_from_cluster
+                   ? "; the master's snapshot replaces this node's view when it joins the cluster"
+                   : "; starting from the intact records anyway (SKULK_EVENTLOG_ACCEPT_GAP=1)")
+        : s.damaged_at_tail(bytes.size()) ? "a torn tail (the record being written when the node stopped) was dropped"
+                                          : "no event is missing";
+    log_->warn("event log: {}: {} intact record(s) kept, {}; {}", where, s.records.size(), cost,
+               st.moved_aside.empty() ? "the file is left as it is (counting-only)"
+                                      : "the damaged original is kept as " + st.moved_aside.string());
+    return st;
+}
+
+// Writes the clean log next to the damaged one, links the damaged one to
+// its aside name, then renames the clean one over events.bin: at every
+// moment events.bin exists (old or new), and the original is never lost.
+fs::path EventLog::recover_file(const Scan &s) {
+    const fs::path active = active_path();
+    const fs::path tmp = active.string() + ".tmp";
+    std::error_code ec;
+    if (!write_synced(tmp, rebuild(s))) {
+        const int err = errno;
+        fs::remove(tmp, ec);
+        degrade("cannot write the recovered event log " + tmp.string() + ": " + std::strerror(err) + "; the damaged " +
+                active.string() + " is left as it is");
+        return {};
+    }
+    const fs::path aside = aside_name(active);
+    ::close(fd_);
+    fd_ = -1;
+    // A file system without hard links: a plain rename (events.bin is missing for a moment).
+    if (::link(active.c_str(), aside.c_str()) != 0) fs::rename(active, aside, ec);
+    if (!ec) fs::rename(tmp, active, ec);
+    if (ec) {
+        degrade("cannot put the recovered event log in place: " + ec.message());
+        return fs::exists(aside) ? aside : fs::path{};
+    }
+    open_active();
+    return aside;
 }
 
 void EventLog::open_active() {
@@ -173,9 +235,7 @@ void EventLog::append(std::string_view record) {
     if (counting_only_) return;
     if (options_.free_check_every && appended_ % options_.free_check_every == 0 && below_floor()) return;
     buffer_.clear();
-    put_u32(buffer_, uint32_t(record.size()));
-    put_u32(buffer_, crc(record));
-    buffer_.append(record);
+    format::put_record(buffer_, record);
     if (!write_all(fd_, buffer_.data(), buffer_.size())) {
         degrade("cannot append to " + active_path().string() + ": " + std::strerror(errno));
         return;

@@ -30,6 +30,8 @@ Decision place(const State &s, const PlaceInstance &c, const std::function<std::
     if (c.model_id.empty()) return refuse("model_id must not be empty");
     if (c.sharding != "Pipeline" && c.sharding != "Tensor")
         return refuse("sharding must be \"Pipeline\" or \"Tensor\", got \"" + c.sharding + "\"");
+    if (!c.replaces.empty() && !s.replacing.count(c.replaces))
+        return refuse("instance " + c.replaces + " is not waiting to be re-placed (already re-placed or given up)");
     if (!c.shards.empty()) {
         // A planned layout: re-check what the master can see (the planner
         // checked memory and backends against telemetry on the way in).
@@ -43,7 +45,8 @@ Decision place(const State &s, const PlaceInstance &c, const std::function<std::
         inst.shards = c.shards;
         std::sort(inst.shards.begin(), inst.shards.end(), [](const auto &a, const auto &b) { return a.rank < b.rank; });
         inst.context_token_limit = c.context_token_limit;
-        return accept({InstanceCreated{std::move(inst)}});
+        inst.self_heal = c.self_heal;
+        return accept({InstanceCreated{std::move(inst), c.replaces}});
     }
     std::vector<NodeId> nodes = c.node_ids;
     if (nodes.empty()) {
@@ -67,13 +70,38 @@ Decision place(const State &s, const PlaceInstance &c, const std::function<std::
         sh.world_size = int(nodes.size());
         inst.shards.push_back(sh);
     }
-    return accept({InstanceCreated{std::move(inst)}});
+    inst.self_heal = c.self_heal;
+    return accept({InstanceCreated{std::move(inst), c.replaces}});
 }
 
 // Tasks of an instance still running: they fail (retryable) before the instance goes.
 void fail_tasks_of(const State &s, const InstanceId &inst, const std::string &why, std::vector<EventBody> &out) {
     for (const auto &[tid, t] : s.tasks)
         if (t.instance_id == inst && t.in_flight()) out.push_back(TaskFailed{tid, why + "; the request may be retried"});
+}
+
+std::string with_reason(std::string what, const std::string &reason) {
+    return reason.empty() ? what : what + ": " + reason;
+}
+
+// A failed instance whose policy allows it moves to State::replacing; an id
+// already there is a re-placement being given up.
+Decision delete_instance(const State &s, const DeleteInstance &c, const std::string &command_id) {
+    auto it = s.instances.find(c.instance_id);
+    if (it == s.instances.end()) {
+        // Another rank's worker reporting the same failure must not cancel
+        // the re-placement the first one started.
+        if (s.replacing.count(c.instance_id) && c.failed)
+            return refuse("instance " + c.instance_id + " was deleted already and is being re-placed");
+        if (s.replacing.count(c.instance_id))
+            return accept({InstanceDeleted{c.instance_id, with_reason("re-placement given up", c.reason), false}});
+        return refuse("no instance " + c.instance_id);
+    }
+    std::vector<EventBody> ev;
+    fail_tasks_of(s, c.instance_id, "instance " + c.instance_id + " was deleted", ev);
+    const bool replace = c.failed && it->second.self_heal;
+    ev.push_back(InstanceDeleted{c.instance_id, with_reason("deleted by command " + command_id, c.reason), replace});
+    return accept(std::move(ev));
 }
 
 } // namespace
@@ -85,11 +113,7 @@ Decision decide(const State &s, const Command &cmd, const std::function<std::str
             if constexpr (std::is_same_v<T, PlaceInstance>) {
                 return place(s, c, new_id);
             } else if constexpr (std::is_same_v<T, DeleteInstance>) {
-                if (!s.instances.count(c.instance_id)) return refuse("no instance " + c.instance_id);
-                std::vector<EventBody> ev;
-                fail_tasks_of(s, c.instance_id, "instance " + c.instance_id + " was deleted", ev);
-                ev.push_back(InstanceDeleted{c.instance_id, "deleted by command " + cmd.command_id});
-                return accept(std::move(ev));
+                return delete_instance(s, c, cmd.command_id);
             } else if constexpr (std::is_same_v<T, CreateTask>) {
                 if (c.task_id.empty()) return refuse("task_id must not be empty");
                 if (s.tasks.count(c.task_id)) return refuse("task " + c.task_id + " already exists");
@@ -144,7 +168,7 @@ std::vector<EventBody> liveness(const State &s, const LivenessInput &in) {
             if (gone.count(sh.node_id) || (!s.nodes.count(sh.node_id) && !in.heard.count(sh.node_id))) dead = true;
         if (!dead) continue;
         fail_tasks_of(s, iid, "a node of instance " + iid + " timed out", out);
-        out.push_back(InstanceDeleted{iid, "a node of the instance timed out"});
+        out.push_back(InstanceDeleted{iid, "a node of the instance timed out", inst.self_heal});
     }
     for (const auto &id : gone) out.push_back(NodeTimedOut{id});
     return out;
@@ -156,7 +180,7 @@ std::vector<EventBody> leave(const State &s, const NodeId &node) {
     for (const auto &[iid, inst] : s.instances) {
         if (!inst.on_node(node)) continue;
         fail_tasks_of(s, iid, "node " + node + " left the cluster", out);
-        out.push_back(InstanceDeleted{iid, "node " + node + " left the cluster"});
+        out.push_back(InstanceDeleted{iid, "node " + node + " left the cluster", inst.self_heal});
     }
     out.push_back(NodeLeft{node});
     return out;

@@ -21,7 +21,11 @@ struct Decision {
 };
 
 // Validates one command against the current state. new_id makes instance ids
-// (injected so tests are deterministic).
+// (injected so tests are deterministic). Self-healing: a DeleteInstance with
+// `failed`, a node's time-out and a node's leaving delete the instance with
+// `replace` set when its policy allows (State::replacing); a PlaceInstance
+// with `replaces` is accepted once per entry there, so of several nodes
+// trying to re-place one instance only the first succeeds.
 Decision decide(const state::State &s, const state::Command &cmd, const std::function<std::string()> &new_id);
 
 struct LivenessInput {
@@ -42,7 +46,8 @@ struct LivenessInput {
 // whose nodes never came back.
 std::vector<state::EventBody> liveness(const state::State &s, const LivenessInput &in);
 
-// A node that said goodbye: its in-flight tasks fail, its instances go, it leaves.
+// A node that said goodbye: its in-flight tasks fail, its instances go (to
+// State::replacing when their policy allows), it leaves.
 std::vector<state::EventBody> leave(const state::State &s, const state::NodeId &node);
 
 // Assigns dense indices within one term.

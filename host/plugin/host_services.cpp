@@ -11,9 +11,12 @@
 namespace skulk::plugin {
 namespace {
 
-void log_callback(void *host, int level, skulk_str msg) {
+// The handle lent to the plugin is this library's HostContext.
+HostContext *context_of(skulk_host_ctx *host) { return reinterpret_cast<HostContext *>(host); }
+
+void log_callback(skulk_host_ctx *host, int level, skulk_str msg) {
     if (!host) return;
-    static_cast<HostContext *>(host)->log(level, msg.ptr ? std::string_view(msg.ptr, msg.len) : std::string_view());
+    context_of(host)->log(level, msg.ptr ? std::string_view(msg.ptr, msg.len) : std::string_view());
 }
 
 } // namespace
@@ -32,11 +35,11 @@ HostContext::HostContext(std::shared_ptr<HostServices> services, const std::stri
     : services_(std::move(services)), probe_fd_(probe_fd) {
     api_.size = sizeof api_;
     api_.abi_minor = SKULK_ABI_MINOR;
-    api_.host = this;
+    api_.host = reinterpret_cast<skulk_host_ctx *>(this);
     api_.log = log_callback;
     // Called from the plugin's threads; HostServices is shared and locked.
-    api_.cancelled = [](void *host, uint64_t request_id) -> int {
-        auto *self = static_cast<HostContext *>(host);
+    api_.cancelled = [](skulk_host_ctx *host, uint64_t request_id) -> int {
+        auto *self = context_of(host);
         return self && self->services_ && self->services_->is_cancelled(request_id) ? 1 : 0;
     };
     if (probe_fd_ < 0) logger_ = log::get("plugin:" + log_name);

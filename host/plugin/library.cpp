@@ -21,6 +21,26 @@ std::string what_of(std::exception_ptr e) {
 
 std::string view_str(skulk_str s) { return s.ptr ? std::string(s.ptr, s.len) : std::string(); }
 
+// get_proc_address must answer NULL for a name no plugin defines: that NULL
+// is the only way a host can tell an extension is absent. Asking once here,
+// inside the probe child, also turns a get_proc_address that crashes into a
+// refusal instead of a dead daemon later.
+constexpr const char *kAbsentProc = "skulk.probe.no-such-extension";
+
+std::string check_proc_address(const skulk_plugin_info &info) {
+    if (!info.get_proc_address) return {};
+    skulk_proc found = nullptr;
+    try {
+        found = info.get_proc_address(kAbsentProc);
+    } catch (...) {
+        return "get_proc_address() threw a C++ exception (" + what_of(std::current_exception()) + ")";
+    }
+    if (found)
+        return std::string("get_proc_address(\"") + kAbsentProc +
+               "\") returned a function: an unknown name must answer NULL";
+    return {};
+}
+
 } // namespace
 
 std::shared_ptr<Library> Library::open(const std::filesystem::path &path, std::shared_ptr<HostServices> services,
@@ -104,9 +124,23 @@ std::shared_ptr<Library> Library::open(const std::filesystem::path &path, std::s
         }
         if (auto why = parse_backend_tags(json, record.backend_tags); !why.empty()) return refuse(why);
     }
+
+    announce("get_proc_address");
+    if (auto why = check_proc_address(info); !why.empty()) return refuse(why);
     record.usable = true;
     record.refused_reason.clear();
     return lib;
+}
+
+skulk_proc Library::proc(const std::string &name) const {
+    if (!info_.get_proc_address) return nullptr;
+    try {
+        return info_.get_proc_address(name.c_str());
+    } catch (...) { // the probe saw it behave; a throw now still must not cross
+        host_->log(SKULK_LOG_ERROR, "get_proc_address(\"" + name + "\") threw a C++ exception: " +
+                                        what_of(std::current_exception()));
+        return nullptr;
+    }
 }
 
 Library::~Library() {

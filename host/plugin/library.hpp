@@ -31,6 +31,9 @@ public:
     Library &operator=(const Library &) = delete;
 
     const skulk_plugin_info &info() const { return info_; }
+    // The plugin's extension `name` ("<plugin>.<function>"), or null when it
+    // has none of that name (or no get_proc_address: minor 0 plugins).
+    skulk_proc proc(const std::string &name) const;
 
 private:
     Library() = default;

@@ -57,6 +57,8 @@ const skulk_adapter_v1 *LoadedPlugin::adapter() const {
     return record_.kind == SKULK_KIND_ADAPTER ? static_cast<const skulk_adapter_v1 *>(library_->info().vtable) : nullptr;
 }
 
+skulk_proc LoadedPlugin::proc(const std::string &name) const { return library_->proc(name); }
+
 Registry::Registry(std::vector<fs::path> dirs)
     : dirs_(std::move(dirs)), explicit_dirs_(!dirs_.empty()), services_(std::make_shared<HostServices>()) {
     if (dirs_.empty()) dirs_ = default_plugin_dirs();

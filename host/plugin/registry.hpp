@@ -47,6 +47,9 @@ public:
     const skulk_compute_v1 *compute() const;
     const skulk_served_v1 *served() const;
     const skulk_adapter_v1 *adapter() const;
+    // A plugin-specific extension by name ("<plugin>.<function>"); null when
+    // absent. Cast it to the signature the plugin documents.
+    skulk_proc proc(const std::string &name) const;
 
 private:
     PluginRecord record_;

@@ -11,7 +11,7 @@
 // Nothing here allocates once the caller's buffers have grown.
 #pragma once
 
-#include "model/vocab.hpp"
+#include "tokenizer/vocab.hpp"
 
 #include <cstdint>
 #include <string>

@@ -11,9 +11,9 @@
 #include "common/stop_signals.hpp"
 #include "engine/compute_session.hpp"
 #include "log/logging.hpp"
-#include "model/chat_template.hpp"
-#include "model/gguf.hpp"
-#include "model/vocab.hpp"
+#include "chat_template/chat_template.hpp"
+#include "gguf/gguf.hpp"
+#include "tokenizer/vocab.hpp"
 #include "plugin/registry.hpp"
 #include "runner/ipc_server.hpp"
 #include "runner/runner_options.hpp"
@@ -23,7 +23,7 @@
 #include "pipeline/head_executor.hpp"
 #include "pipeline/stage.hpp"
 #include "engine/step_executor.hpp"
-#include "model/hparams.hpp"
+#include "gguf/hparams.hpp"
 
 #include <zmq.hpp>
 

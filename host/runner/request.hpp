@@ -3,7 +3,7 @@
 // commands the IpcServer hands the scheduler.
 #pragma once
 
-#include "model/chat_template.hpp"
+#include "chat_template/chat_template.hpp"
 
 #include <cstdint>
 #include <optional>

@@ -10,8 +10,8 @@
 #pragma once
 
 #include "engine/step_executor.hpp"
-#include "model/chat_template.hpp"
-#include "model/vocab.hpp"
+#include "chat_template/chat_template.hpp"
+#include "tokenizer/vocab.hpp"
 #include "runner/ipc_server.hpp"
 #include "runner/sequence.hpp"
 

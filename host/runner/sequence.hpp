@@ -4,8 +4,8 @@
 // decode step allocates nothing for it.
 #pragma once
 
-#include "model/sampler.hpp"
-#include "model/vocab.hpp"
+#include "sampling/sampler.hpp"
+#include "tokenizer/vocab.hpp"
 #include "runner/logprobs.hpp"
 
 #include <chrono>

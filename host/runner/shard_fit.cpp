@@ -1,7 +1,7 @@
 #include "runner/shard_fit.hpp"
 
 #include "engine/lend.hpp"
-#include "model/hparams.hpp"
+#include "gguf/hparams.hpp"
 #include "placement/planner.hpp"
 #include "telemetry/gather.hpp"
 

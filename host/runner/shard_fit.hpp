@@ -5,7 +5,7 @@
 // worker can have the model re-placed one node wider.
 #pragma once
 
-#include "model/gguf.hpp"
+#include "gguf/gguf.hpp"
 
 #include <cstdint>
 #include <string>

@@ -28,6 +28,7 @@ State apply(State s, const Event &event) {
                 s.master_node_id = e.master_node_id;
                 for (const auto &inst : e.carried_instances) s.instances[inst.id] = inst;
                 for (const auto &card : e.carried_custom_cards) s.custom_cards[card.model_id] = card;
+                for (const auto &inst : e.carried_replacing) s.replacing[inst.id] = inst;
             } else if constexpr (std::is_same_v<T, NodeJoined>) {
                 s.nodes[e.node.id] = e.node;
             } else if constexpr (std::is_same_v<T, NodeLeft>) {
@@ -36,7 +37,11 @@ State apply(State s, const Event &event) {
                 drop_node(s, e.node_id);
             } else if constexpr (std::is_same_v<T, InstanceCreated>) {
                 s.instances[e.instance.id] = e.instance;
+                if (!e.replaces.empty()) s.replacing.erase(e.replaces);
             } else if constexpr (std::is_same_v<T, InstanceDeleted>) {
+                s.replacing.erase(e.instance_id);
+                if (auto it = s.instances.find(e.instance_id); e.replace && it != s.instances.end())
+                    s.replacing[e.instance_id] = it->second;
                 drop_instance(s, e.instance_id);
             } else if constexpr (std::is_same_v<T, RunnerStatusUpdated>) {
                 s.runners[e.status.runner_id] = e.status;

@@ -17,8 +17,17 @@ struct PlaceInstance {
     std::string sharding = "Pipeline";
     std::vector<ShardAssignment> shards;
     int64_t context_token_limit = 0;
+    bool self_heal = true;  // Instance::self_heal
+    InstanceId replaces;    // non-empty: re-places this entry of State::replacing (refused when it is not there)
 };
-struct DeleteInstance { InstanceId instance_id; };
+// failed: the instance broke (a pipeline rank's runner failed), so it is
+// re-placed when its policy allows. An id in State::replacing gives that
+// re-placement up (reason says why).
+struct DeleteInstance {
+    InstanceId instance_id;
+    bool failed = false;
+    std::string reason;
+};
 struct CreateTask { TaskId task_id; InstanceId instance_id; };
 struct FinishTask { TaskId task_id; };
 struct FailTask { TaskId task_id; std::string error_message; };

@@ -16,15 +16,24 @@ struct SessionStarted {
     NodeId master_node_id;
     std::vector<Instance> carried_instances;
     std::vector<CustomCard> carried_custom_cards = {};
+    std::vector<Instance> carried_replacing = {}; // State::replacing of the prior view
     bool operator==(const SessionStarted &) const = default;
 };
 struct NodeJoined { NodeInfo node; bool operator==(const NodeJoined &) const = default; };
 struct NodeLeft { NodeId node_id; bool operator==(const NodeLeft &) const = default; };
 struct NodeTimedOut { NodeId node_id; bool operator==(const NodeTimedOut &) const = default; };
-struct InstanceCreated { Instance instance; bool operator==(const InstanceCreated &) const = default; };
+struct InstanceCreated {
+    Instance instance;
+    InstanceId replaces = {}; // non-empty: the entry of State::replacing this placement ends
+    bool operator==(const InstanceCreated &) const = default;
+};
 struct InstanceDeleted {
     InstanceId instance_id;
     std::string reason;
+    // The instance failed and its policy asks for a new placement: it moves to
+    // State::replacing. Deleting an id that is in State::replacing (false)
+    // gives that re-placement up.
+    bool replace = false;
     bool operator==(const InstanceDeleted &) const = default;
 };
 struct RunnerStatusUpdated { RunnerStatus status; bool operator==(const RunnerStatusUpdated &) const = default; };

@@ -39,6 +39,11 @@ struct Instance {
     std::string sharding = "Pipeline";
     std::vector<ShardAssignment> shards;
     int64_t context_token_limit = 0;
+    // Self-healing policy: when a node of the instance dies (times out or
+    // leaves) or a pipeline rank's runner fails, the master plans the model
+    // again on the surviving members (State::replacing). On unless the
+    // placement said "self_heal": false.
+    bool self_heal = true;
     bool on_node(const NodeId &node) const {
         for (const auto &s : shards)
             if (s.node_id == node) return true;
@@ -101,6 +106,10 @@ struct State {
     std::map<std::string, RunnerStatus> runners;
     std::map<TaskId, Task> tasks;
     std::map<std::string, CustomCard> custom_cards; // model id -> card
+    // Instances lost to a failure whose policy asks for a new placement: the
+    // old instance (id, model, layout) until an InstanceCreated replaces it or
+    // the re-placement is given up. Requests for its model get 503 meanwhile.
+    std::map<InstanceId, Instance> replacing;
     bool operator==(const State &) const = default;
 };
 

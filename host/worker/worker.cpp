@@ -7,12 +7,17 @@
 #include <algorithm>
 #include <cstdio>
 #include <condition_variable>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
-#include <fstream>
+#include <fcntl.h>
 #include <map>
 #include <mutex>
+#include <set>
+#include <sys/statvfs.h>
 #include <thread>
+#include <unistd.h>
 
 namespace skulk::worker {
 namespace {
@@ -24,6 +29,36 @@ using SPhase = state::RunnerPhase;
 struct LaunchError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
+// A runner's file could not be written on this node (disk full, a read-only
+// mount). Unlike other launch errors the instance is kept, its runner
+// Failed with this reason in /state, so the failure stays visible.
+struct WriteError : LaunchError {
+    using LaunchError::LaunchError;
+};
+
+std::string write_failure(const std::filesystem::path &file, int err) {
+    std::string why = "cannot write " + file.string() + ": " + std::strerror(err);
+    struct statvfs fs{};
+    if (::statvfs(file.parent_path().c_str(), &fs) == 0)
+        why += " (" + std::to_string(uint64_t(fs.f_bavail) * fs.f_frsize) + " bytes free there)";
+    return why;
+}
+
+void write_runner_file(const std::filesystem::path &file, std::string_view text) {
+    const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) throw WriteError(write_failure(file, errno));
+    for (size_t done = 0; done < text.size();) {
+        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            const int err = n < 0 ? errno : ENOSPC;
+            ::close(fd);
+            throw WriteError(write_failure(file, err));
+        }
+        done += size_t(n);
+    }
+    if (::close(fd) != 0) throw WriteError(write_failure(file, errno));
+}
 
 std::string join(const std::vector<std::string> &v) {
     std::string out;
@@ -74,6 +109,17 @@ std::string Worker::endpoint_for(const std::filesystem::path &data_dir, const st
     return "unix://" + path; // runner/unix_clients.hpp: no ZeroMQ I/O threads between runner and API thread
 }
 
+// Re-sending a runner status the State lacks (a new master's session).
+constexpr auto kRereportEvery = std::chrono::seconds(1);
+// Self-healing: wait this long after an instance is lost before planning (a
+// node killed a moment ago is only then no longer heard), retry this often
+// while telemetry or a master is missing, give up after kHealGiveUp.
+constexpr auto kHealSettle = std::chrono::milliseconds(1500);
+constexpr auto kHealRetry = std::chrono::seconds(1);
+constexpr auto kHealGiveUp = std::chrono::seconds(60);
+// A member unheard for longer (4 heartbeats) is left out of a re-placement.
+constexpr auto kHeardWithin = std::chrono::milliseconds(1000);
+
 struct Worker::Impl {
     WorkerOptions options;
     cluster::Node &node;
@@ -91,6 +137,20 @@ struct Worker::Impl {
         std::string refused;               // the runner's "refused <arithmetic>" line
         std::string pipeline_endpoint;     // rank 0's hub, once bound
         std::string request_endpoint;      // rank 0's requests socket for other nodes' APIs
+        // The newest status queued for the master and when: a new master's
+        // session starts without runners, so it is sent again (rereport_missing).
+        std::optional<RunnerStatus> last_status;
+        std::chrono::steady_clock::time_point last_queued{};
+    };
+    // An instance lost to a failure that this node (as master) re-places.
+    struct Healing {
+        std::chrono::steady_clock::time_point first_seen, next_try;
+    };
+    // A delete to submit (retried until done). failed: the instance broke and
+    // may be re-placed (DeleteInstance::failed).
+    struct PendingDelete {
+        std::string instance_id, reason;
+        bool failed = false;
     };
 
     mutable std::mutex mutex;
@@ -100,9 +160,10 @@ struct Worker::Impl {
     state::State latest;                          // the newest State the listener saw
     std::map<std::string, Managed> managed;       // by instance id
     std::deque<RunnerStatus> reports;             // to submit, in order
-    std::vector<std::pair<std::string, std::string>> deletes;  // (instance, reason), retried until done
+    std::vector<PendingDelete> deletes;
     std::vector<std::pair<std::string, std::string>> replaces; // (instance, refusal): re-place one node wider
     std::vector<std::string> to_place;
+    std::map<std::string, Healing> healing;       // by old instance id (worker thread only)
     std::thread thread;
 
     Impl(WorkerOptions o, cluster::Node &n, const cards::CardStore &c, const plugin::Registry &p)
@@ -113,6 +174,10 @@ struct Worker::Impl {
     // Called from supervisor monitor threads: queue, the worker thread submits.
     void queue_report(RunnerStatus st) {
         std::lock_guard lk(mutex);
+        if (auto it = managed.find(st.instance_id); it != managed.end()) {
+            it->second.last_status = st;
+            it->second.last_queued = std::chrono::steady_clock::now();
+        }
         // Coalesce a run of Loading progress lines of one runner into the newest.
         if (!reports.empty() && reports.back().runner_id == st.runner_id && reports.back().phase == SPhase::Loading &&
             st.phase == SPhase::Loading)
@@ -174,9 +239,7 @@ struct Worker::Impl {
         l.context_tokens = ctx;
         if (card->runtime.chat_template) {
             const auto file = options.data_dir / "runners" / (inst.id + ".chat_template.jinja");
-            std::ofstream out(file, std::ios::trunc);
-            out << *card->runtime.chat_template;
-            if (!out.flush()) throw LaunchError("cannot write " + file.string());
+            write_runner_file(file, *card->runtime.chat_template);
             l.chat_template_file = file.string();
         }
         return l;
@@ -220,15 +283,21 @@ struct Worker::Impl {
         m.shard = shard;
         RunnerLaunch launch;
         try {
-            std::filesystem::create_directories(options.data_dir / "runners");
+            const auto dir = options.data_dir / "runners";
+            if (std::error_code ec; !std::filesystem::create_directories(dir, ec) && ec)
+                throw WriteError("cannot create " + dir.string() + ": " + ec.message());
+            if (::access(dir.c_str(), W_OK) != 0) throw WriteError(write_failure(dir, errno)); // a read-only mount
             launch = resolve(inst, shard, m.total_layers);
         } catch (const std::exception &e) {
-            log->error("instance {} ({}): cannot start a runner: {}", inst.id, inst.model_id, e.what());
+            const bool keep = dynamic_cast<const WriteError *>(&e) != nullptr;
+            log->error("instance {} ({}): cannot start a runner: {}{}", inst.id, inst.model_id, e.what(),
+                       keep ? "; the instance stays, its runner Failed, until it is deleted (free the disk first)" : "");
             auto st = status_of(m, SPhase::Failed);
             st.error_message = e.what();
             std::lock_guard lk(mutex);
             reports.push_back(st);
-            deletes.emplace_back(inst.id, e.what());
+            // A node's setup problem: re-placing would repeat it.
+            if (!keep) deletes.push_back({inst.id, e.what(), false});
             managed.emplace(inst.id, std::move(m)); // remembered so it is not retried on every event
             return;
         }
@@ -301,7 +370,10 @@ struct Worker::Impl {
                 st->error_message = "node " + options.node_id + " refused its shard: " + m.refused;
                 replaces.emplace_back(instance_id, st->error_message);
             } else {
-                deletes.emplace_back(instance_id, st->error_message);
+                // A pipeline rank's runner failing means the instance broke
+                // (usually a peer's node died): it may be re-placed. A single
+                // runner's crash loop is a problem of its own, not re-placed.
+                deletes.push_back({instance_id, st->error_message, m.shard.world_size > 1});
             }
             break;
         }
@@ -354,7 +426,8 @@ struct Worker::Impl {
 
     void submit_pending() {
         std::deque<RunnerStatus> rs;
-        std::vector<std::pair<std::string, std::string>> ds, re;
+        std::vector<PendingDelete> ds;
+        std::vector<std::pair<std::string, std::string>> re;
         {
             std::lock_guard lk(mutex);
             rs.swap(reports);
@@ -365,15 +438,15 @@ struct Worker::Impl {
             const auto r = node.submit(state::ReportRunnerStatus{st}, std::chrono::seconds(5));
             if (!r.ok) log->debug("runner status {} of {} not recorded: {}", state::to_string(st.phase), st.runner_id, r.error);
         }
-        std::vector<std::pair<std::string, std::string>> retry;
-        for (const auto &[id, reason] : ds) {
-            if (!node.view().state.instances.count(id)) continue; // already gone (another rank's worker deleted it)
-            log->error("giving instance {} up: {}", id, reason);
-            const auto r = node.submit(state::DeleteInstance{id}, std::chrono::seconds(5));
+        std::vector<PendingDelete> retry;
+        for (const auto &d : ds) {
+            if (!node.view().state.instances.count(d.instance_id)) continue; // already gone (another rank's worker deleted it)
+            log->error("giving instance {} up: {}", d.instance_id, d.reason);
+            const auto r = node.submit(state::DeleteInstance{d.instance_id, d.failed, d.reason}, std::chrono::seconds(5));
             if (!r.ok) {
                 // No master right now (an election after the node that died): try again.
-                log->warn("could not delete instance {}: {}; retrying", id, r.error);
-                retry.emplace_back(id, reason);
+                log->warn("could not delete instance {}: {}; retrying", d.instance_id, r.error);
+                retry.push_back(d);
             }
         }
         for (const auto &[id, reason] : re) replace_wider(id, reason);
@@ -399,7 +472,7 @@ struct Worker::Impl {
         placement::Request req;
         req.sharding = old.sharding;
         req.min_nodes = int(old.shards.size()) + 1;
-        const Placed p = place_planned(old.model_id, req);
+        const Placed p = place_planned(old.model_id, req, old.self_heal);
         if (p.error.empty())
             log->warn("instance {} of {}: {}; re-placed over {} nodes as {}", instance_id, old.model_id, reason, p.nodes,
                       p.instance_id);
@@ -414,8 +487,11 @@ struct Worker::Impl {
         std::string instance_id;
         size_t nodes = 0;
     };
-    // Runs the placement planner for a model and submits its layout through the master.
-    Placed place_planned(const std::string &model_id, const placement::Request &req) {
+    // Runs the placement planner for a model and submits its layout through
+    // the master (card -> facts -> plan -> command -> submit). replaces: the
+    // State::replacing entry this placement ends ("" for a new one).
+    Placed place_planned(const std::string &model_id, const placement::Request &req, bool self_heal = true,
+                         const std::string &replaces = {}) {
         Placed out;
         const auto card = cards.find(model_id);
         if (!card) {
@@ -433,6 +509,8 @@ struct Worker::Impl {
         cmd.sharding = o.plan->instance.sharding;
         cmd.shards = o.plan->instance.shards;
         cmd.context_token_limit = o.plan->instance.context_token_limit;
+        cmd.self_heal = self_heal;
+        cmd.replaces = replaces;
         const auto r = node.submit(cmd, std::chrono::seconds(5));
         if (!r.ok) {
             out.error = r.error;
@@ -466,6 +544,80 @@ struct Worker::Impl {
         }
     }
 
+    // A new master's session starts without runners (SessionStarted), and a
+    // status can be lost while no master answers: every live runner whose
+    // status the State lacks is reported again (its newest status; the
+    // master's ReportRunnerStatus is idempotent), at most once a second each.
+    void rereport_missing(const state::State &s) {
+        if (s.master_node_id.empty()) return;
+        const auto now = std::chrono::steady_clock::now();
+        std::vector<RunnerStatus> again;
+        {
+            std::lock_guard lk(mutex);
+            for (auto &[id, m] : managed) {
+                if (!m.supervisor || !m.last_status || !s.instances.count(id)) continue;
+                if (s.runners.count(m.last_status->runner_id) || now - m.last_queued < kRereportEvery) continue;
+                again.push_back(*m.last_status);
+            }
+        }
+        for (auto &st : again) {
+            log->info("runner {} is not in term {}'s state: reporting {} again", st.runner_id, s.term, state::to_string(st.phase));
+            queue_report(std::move(st));
+        }
+    }
+
+    // Self-healing, on the master's node only (so one node does it; the
+    // master also refuses a second PlaceInstance for the same entry): every
+    // instance in State::replacing is planned again on the members still
+    // heard and placed, or given up when they cannot hold it.
+    void heal_pending(const state::State &s) {
+        std::erase_if(healing, [&](const auto &kv) { return !s.replacing.count(kv.first); });
+        if (s.replacing.empty() || s.master_node_id != options.node_id) return;
+        const auto now = std::chrono::steady_clock::now();
+        for (const auto &[id, old] : s.replacing) {
+            auto [h, fresh] = healing.try_emplace(id, Healing{now, now + kHealSettle});
+            if (fresh) log->warn("instance {} of {} was lost; placing {} again on the surviving nodes", id, old.model_id, old.model_id);
+            if (now < h->second.next_try) continue;
+            h->second.next_try = now + kHealRetry;
+            heal_one(old, now - h->second.first_seen >= kHealGiveUp);
+        }
+    }
+
+    void heal_one(const state::Instance &old, bool last_try) {
+        placement::Request req;
+        req.sharding = old.sharding;
+        req.excluded = unheard_members();
+        const Placed p = place_planned(old.model_id, req, old.self_heal, old.id);
+        if (p.error.empty()) {
+            log->warn("instance {} of {} re-placed over {} node(s) as {}", old.id, old.model_id, p.nodes, p.instance_id);
+            return;
+        }
+        if (p.info_pending && !last_try) {
+            log->debug("re-placing {}: {}; retrying", old.id, p.error);
+            return;
+        }
+        log->error("instance {} of {} cannot be re-placed: {}", old.id, old.model_id, p.error);
+        const auto r = node.submit(state::DeleteInstance{old.id, false, "no placement on the surviving nodes: " + p.error},
+                                   std::chrono::seconds(5));
+        if (!r.ok) log->warn("could not give the re-placement of {} up: {}; retrying", old.id, r.error);
+    }
+
+    // Members this node has not heard for a moment: a dead node stays a
+    // member until its time-out, but must not get a shard.
+    std::set<std::string> unheard_members() const {
+        const auto v = node.view();
+        const auto now = std::chrono::system_clock::now();
+        std::set<std::string> out;
+        for (const auto &[id, _] : v.state.nodes) {
+            if (id == options.node_id) continue;
+            bool heard = false;
+            for (const auto &p : v.peers)
+                if (p.node_id == id && p.alive && now - p.last_heard < kHeardWithin) heard = true;
+            if (!heard) out.insert(id);
+        }
+        return out;
+    }
+
     void run() {
         for (;;) {
             state::State s;
@@ -481,8 +633,10 @@ struct Worker::Impl {
                 s = latest;
             }
             if (dirty) reconcile(s);
+            rereport_missing(s);
             submit_pending();
             place_pending(s);
+            heal_pending(s);
         }
         // Stop every runner: the stop chain of each, one after another.
         std::vector<std::unique_ptr<RunnerSupervisor>> all;

@@ -57,7 +57,7 @@ public:
         case Field::kind: ev_.kind.assign(v); break;
         case Field::finish_reason: ev_.finish_reason.assign(v); break;
         case Field::message: ev_.message.assign(v); break;
-        case Field::code: ev_.code.assign(v); ev_.code_is_int = false; break;
+        case Field::code: ev_.code.assign(v); break;
         case Field::param: ev_.param.assign(v); break;
         case Field::none: break;
         default: return type_error("not a string");
@@ -115,7 +115,7 @@ private:
         switch (field_) {
         case Field::created: ev_.created = v; break;
         case Field::status: ev_.status = v; break;
-        case Field::code: ev_.code.assign(std::to_string(v)); ev_.code_is_int = true; break;
+        case Field::code: ev_.code.assign(std::to_string(v)); break;
         case Field::none: break;
         default: return type_error("not an integer");
         }
@@ -142,7 +142,6 @@ void CanonicalEvent::clear() {
     retryable = false;
     status = 0;
     code.clear();
-    code_is_int = false;
     param.clear();
     has_tool_calls = false;
     has_logprobs = false;

@@ -21,8 +21,7 @@ struct CanonicalEvent {
     std::string message;                 // error
     bool retryable = false;
     int64_t status = 0;
-    std::string code;                    // error: "" when absent
-    bool code_is_int = false;
+    std::string code;                    // error: "" when absent (an integer code as its text)
     std::string param;
     bool has_tool_calls = false;         // delta: tool_calls present (read separately)
     bool has_logprobs = false;           // delta: logprobs present (read separately)

@@ -30,6 +30,20 @@ const char *error_type(int64_t status) {
     return "invalid_request_error";
 }
 
+// The envelope's `code` when the event gives none: a string, always, as
+// OpenAI's own codes are (clients switch on it).
+std::string default_error_code(int64_t status) {
+    if (status == 400) return "invalid_request";
+    if (status == 404) return "not_found";
+    if (status == 408) return "timeout";
+    if (status == 409) return "conflict";
+    if (status == 413) return "request_too_large";
+    if (status == 429) return "rate_limited";
+    if (status == 503) return "service_unavailable";
+    if (status >= 500) return "internal_error";
+    return "http_" + std::to_string(status);
+}
+
 // Code points in a UTF-8 string (text_offset counts characters).
 int64_t code_points(const std::string &s) {
     int64_t n = 0;
@@ -254,10 +268,8 @@ void EncodeState::on_error(std::string &out) {
     const int64_t status = ev_.status ? ev_.status : 500;
     std::string message = ev_.message.empty() ? std::string("internal error") : ev_.message;
     if (ev_.retryable && message.find("retr") == std::string::npos) message += " The request may be retried.";
-    json code;
-    if (ev_.code.empty()) code = status;
-    else if (ev_.code_is_int) code = std::stoll(ev_.code);
-    else code = ev_.code;
+    // An integer code in the event is kept as its decimal text.
+    const std::string code = ev_.code.empty() ? default_error_code(status) : ev_.code;
     const json envelope = {{"error",
                             {{"message", message},
                              {"type", error_type(status)},

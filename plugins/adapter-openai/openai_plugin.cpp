@@ -21,12 +21,12 @@ skulk_status decode(skulk_str method, skulk_str path, skulk_str body, skulk_sink
     });
 }
 
-skulk_status encode(void **state, skulk_str event, skulk_sink *wire) {
+skulk_status encode(skulk_adapter_state **state, skulk_str event, skulk_sink *wire) {
     if (!state) return SKULK_E_INVALID;
     // The ABI gives encode no error sink: a bad event is a status only.
     return skulk::guard(nullptr, [&] {
-        if (!*state) *state = new skulk::openai::EncodeState();
-        auto *st = static_cast<skulk::openai::EncodeState *>(*state);
+        if (!*state) *state = skulk::to_handle<skulk_adapter_state>(new skulk::openai::EncodeState());
+        auto *st = skulk::from_handle<skulk::openai::EncodeState>(*state);
         // Reused per thread: writing a token's chunk allocates nothing once grown.
         thread_local std::string out;
         out.clear();
@@ -36,7 +36,7 @@ skulk_status encode(void **state, skulk_str event, skulk_sink *wire) {
     });
 }
 
-void free_state(void *state) { delete static_cast<skulk::openai::EncodeState *>(state); }
+void free_state(skulk_adapter_state *state) { delete skulk::from_handle<skulk::openai::EncodeState>(state); }
 
 int32_t score() { return 1; }
 skulk_str backend_tags() { return skulk::to_str("[]"); }

@@ -7,7 +7,7 @@
 // single decoding token still keeps every thread busy.
 #pragma once
 
-#include "kv-cache.hpp"
+#include "kv_cache.hpp"
 
 #include <cstdint>
 

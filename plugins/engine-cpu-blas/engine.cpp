@@ -1,7 +1,7 @@
 // The cpu_blas compute plugin: negotiation, the compute vtable, options.
 // Kind COMPUTE, name "cpu_blas", backend tag "cpu_blas-cpu".
 #include "kernels/matmul.hpp"
-#include "model-llama.hpp"
+#include "model_llama.hpp"
 
 #include <skulk/plugin.hpp>
 
@@ -77,7 +77,7 @@ EngineOptions parse_options(const skulk_compute_options *o, const skulk_model_pa
 }
 
 skulk_status create(const skulk_model_params *model, uint32_t first_layer, uint32_t last_layer, uint32_t range_flags,
-                    const skulk_tensor *tensors, size_t n_tensors, const skulk_compute_options *options, void **instance,
+                    const skulk_tensor *tensors, size_t n_tensors, const skulk_compute_options *options, skulk_compute_instance **instance,
                     skulk_sink *error) {
     return skulk::guard(error, [&] {
         if (!model || !instance) throw status_error(SKULK_E_INVALID, "create: model params and instance are required");
@@ -91,43 +91,43 @@ skulk_status create(const skulk_model_params *model, uint32_t first_layer, uint3
         host_log(SKULK_LOG_INFO, "cpu_blas: layers [" + std::to_string(first_layer) + ", " + std::to_string(last_layer) +
                                      "], " + std::to_string(m->n_threads()) + " threads, isa " + skulk::cpu::isa_name() +
                                      ", n_ctx " + std::to_string(opts.n_ctx) + ", kv " + std::to_string(m->kv_bytes()) + " bytes");
-        *instance = m.release();
+        *instance = skulk::to_handle<skulk_compute_instance>(m.release());
     });
 }
 
-skulk_status forward(void *instance, const skulk_batch *batch, float *out, size_t out_cap) {
+skulk_status forward(skulk_compute_instance *instance, const skulk_batch *batch, float *out, size_t out_cap) {
     skulk::string_sink err;
     const skulk_status st = skulk::guard(err.get(), [&] {
         if (!instance || !batch || !out) throw status_error(SKULK_E_INVALID, "forward: instance, batch and out are required");
-        static_cast<LlamaModel *>(instance)->forward(*batch, out, out_cap);
+        skulk::from_handle<LlamaModel>(instance)->forward(*batch, out, out_cap);
     });
     if (st != SKULK_OK) host_log(SKULK_LOG_WARN, "cpu_blas forward: " + err.text);
     return st;
 }
 
-skulk_status seq_drop(void *instance, uint32_t seq_id, int32_t p0, int32_t p1) {
+skulk_status seq_drop(skulk_compute_instance *instance, uint32_t seq_id, int32_t p0, int32_t p1) {
     return skulk::guard(nullptr, [&] {
         if (!instance) throw status_error(SKULK_E_INVALID, "seq_drop: no instance");
-        auto &kv = static_cast<LlamaModel *>(instance)->kv();
+        auto &kv = skulk::from_handle<LlamaModel>(instance)->kv();
         if (seq_id >= static_cast<uint32_t>(kv.n_seq())) throw status_error(SKULK_E_INVALID, "seq_drop: seq_id out of range");
         kv.drop(seq_id, p0, p1);
     });
 }
 
-skulk_status seq_copy(void *instance, uint32_t src, uint32_t dst, int32_t p1) {
+skulk_status seq_copy(skulk_compute_instance *instance, uint32_t src, uint32_t dst, int32_t p1) {
     return skulk::guard(nullptr, [&] {
         if (!instance) throw status_error(SKULK_E_INVALID, "seq_copy: no instance");
-        auto &kv = static_cast<LlamaModel *>(instance)->kv();
+        auto &kv = skulk::from_handle<LlamaModel>(instance)->kv();
         if (src >= static_cast<uint32_t>(kv.n_seq()) || dst >= static_cast<uint32_t>(kv.n_seq()))
             throw status_error(SKULK_E_INVALID, "seq_copy: seq_id out of range");
         kv.copy(src, dst, p1);
     });
 }
 
-skulk_status memory(void *instance, skulk_sink *report_json) {
+skulk_status memory(skulk_compute_instance *instance, skulk_sink *report_json) {
     return skulk::guard(nullptr, [&] {
         if (!instance) throw status_error(SKULK_E_INVALID, "memory: no instance");
-        const auto *m = static_cast<LlamaModel *>(instance);
+        const auto *m = skulk::from_handle<LlamaModel>(instance);
         const nlohmann::json j = {{"weights_bytes", m->weights_bytes()},
                                   {"kv_bytes", m->kv_bytes()},
                                   {"scratch_bytes", m->scratch_bytes()}};
@@ -135,7 +135,7 @@ skulk_status memory(void *instance, skulk_sink *report_json) {
     });
 }
 
-void destroy(void *instance) { delete static_cast<LlamaModel *>(instance); }
+void destroy(skulk_compute_instance *instance) { delete skulk::from_handle<LlamaModel>(instance); }
 
 const skulk_compute_v1 kVtable = {sizeof(skulk_compute_v1), create, forward, seq_drop, seq_copy, memory, destroy};
 

@@ -8,12 +8,12 @@ using namespace skulk::plugin;
 
 namespace {
 
-skulk_status s_create(skulk_str, void **, skulk_sink *) { return SKULK_OK; }
-skulk_status s_chat(void *, uint64_t, skulk_str, const skulk_stream *) { return SKULK_OK; }
-void s_destroy(void *) {}
+skulk_status s_create(skulk_str, skulk_served_instance **, skulk_sink *) { return SKULK_OK; }
+skulk_status s_chat(skulk_served_instance *, uint64_t, skulk_str, const skulk_stream *) { return SKULK_OK; }
+void s_destroy(skulk_served_instance *) {}
 skulk_status a_decode(skulk_str, skulk_str, skulk_str, skulk_sink *, skulk_sink *) { return SKULK_OK; }
-skulk_status a_encode(void **, skulk_str, skulk_sink *) { return SKULK_OK; }
-void a_free(void *) {}
+skulk_status a_encode(skulk_adapter_state **, skulk_str, skulk_sink *) { return SKULK_OK; }
+void a_free(skulk_adapter_state *) {}
 
 skulk_str str(const char *s) { return skulk_str{s, std::char_traits<char>::length(s)}; }
 

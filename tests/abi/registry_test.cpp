@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstddef>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -86,7 +88,7 @@ TEST(abi_fixtures, each_broken_fixture_is_refused_with_its_reason) {
     const std::map<std::string, std::string> expected = {
         {"libfixture_no_entry.so", "no entry symbol skulk_plugin_negotiate"},
         {"libfixture_wrong_major.so", "implements ABI major 2, but this host accepts majors 1..1"},
-        {"libfixture_newer_minor.so", "needs ABI minor 1.5, but this host implements 1.0"},
+        {"libfixture_newer_minor.so", "needs ABI minor 1.6, but this host implements 1.1"},
         {"libfixture_version_status.so", "skulk_plugin_negotiate returned SKULK_E_VERSION (7)"},
         {"libfixture_unknown_kind.so", "unknown plugin kind 9"},
         {"libfixture_empty_name.so", "empty plugin name"},
@@ -99,6 +101,10 @@ TEST(abi_fixtures, each_broken_fixture_is_refused_with_its_reason) {
         {"libfixture_crash_negotiate.so", "crashed in negotiate (signal 6"},
         {"libfixture_bad_tags.so", "backend_tags() is not valid JSON"},
         {"libfixture_hangs.so", "timed out in negotiate after 3000 ms"},
+        {"libfixture_crash_proc_address.so", "crashed in get_proc_address (signal 11"},
+        {"libfixture_proc_address_answers_all.so", "returned a function: an unknown name must answer NULL"},
+        {"libfixture_proc_address_throws.so",
+         "get_proc_address() threw a C++ exception (fixture: thrown from get_proc_address)"},
     };
     for (const auto &[file, reason] : expected) {
         SCOPED_TRACE(file);
@@ -107,7 +113,7 @@ TEST(abi_fixtures, each_broken_fixture_is_refused_with_its_reason) {
         EXPECT_FALSE(rec->usable);
         EXPECT_NE(rec->refused_reason.find(reason), std::string::npos) << "reason was: " << rec->refused_reason;
     }
-    for (const char *good : {"libfixture_good.so", "libfixture_good_fast.so", "libexample_echo.so"}) {
+    for (const char *good : {"libfixture_good.so", "libfixture_good_fast.so", "libfixture_minor0.so", "libexample_echo.so"}) {
         const PluginRecord *rec = find(registry, good);
         ASSERT_NE(rec, nullptr) << good;
         EXPECT_TRUE(rec->usable) << good << ": " << rec->refused_reason;
@@ -115,7 +121,7 @@ TEST(abi_fixtures, each_broken_fixture_is_refused_with_its_reason) {
     // What the refused ones told before failing is kept for the listing.
     EXPECT_EQ(find(registry, "libfixture_wrong_major.so")->abi_major, 2u);
     EXPECT_EQ(find(registry, "libfixture_score_zero.so")->name, "fixture_score_zero");
-    EXPECT_EQ(registry.records().size(), expected.size() + 3);
+    EXPECT_EQ(registry.records().size(), expected.size() + 4);
 }
 
 TEST(abi_fixtures, registry_survives_crashing_plugins_and_loads_the_good_one) {
@@ -135,6 +141,52 @@ TEST(abi_fixtures, registry_survives_crashing_plugins_and_loads_the_good_one) {
     ASSERT_NE(good->compute(), nullptr);
     EXPECT_EQ(good->served(), nullptr);
     EXPECT_EQ(good->adapter(), nullptr);
+}
+
+TEST(plugin_registry, extensions_are_found_by_name_and_absent_ones_are_null) {
+    TempPluginDir dir{"fixture_good", "fixture_minor0"};
+    Registry registry({dir.path});
+    registry.scan();
+    auto good = registry.best(SKULK_KIND_COMPUTE, {"fixture-cpu"});
+    ASSERT_TRUE(good);
+    EXPECT_EQ(good->record().abi_minor, 1u);
+    using AnswerFn = int32_t (*)(int32_t);
+    auto answer = reinterpret_cast<AnswerFn>(good->proc("fixture_good.answer"));
+    ASSERT_NE(answer, nullptr);
+    EXPECT_EQ(answer(2), 42); // the plugin's own function ran
+    EXPECT_EQ(good->proc("fixture_good.no_such_function"), nullptr);
+    EXPECT_EQ(good->proc("fixture_minor0.answer"), nullptr); // another plugin's name
+
+    // A 1.0 plugin never wrote get_proc_address: it stays NULL (the host
+    // zero-fills the answer), so the plugin loads and has no extensions.
+    auto old = registry.best(SKULK_KIND_COMPUTE, {"fixture-old"});
+    ASSERT_TRUE(old);
+    EXPECT_EQ(old->record().abi_minor, 0u);
+    EXPECT_EQ(old->proc("fixture_minor0.answer"), nullptr);
+    ASSERT_NE(old->compute(), nullptr);
+}
+
+TEST(plugin_registry, a_plugin_writes_nothing_past_an_older_hosts_answer_struct) {
+    // A 1.0 host offers a skulk_plugin_info that ends before get_proc_address;
+    // a 1.1 plugin (skulk::answer) must not write past it.
+    void *h = ::dlopen(fixture("fixture_good").c_str(), RTLD_NOW | RTLD_LOCAL);
+    ASSERT_NE(h, nullptr) << ::dlerror();
+    auto negotiate = reinterpret_cast<skulk_plugin_negotiate_fn>(::dlsym(h, SKULK_PLUGIN_ENTRY_SYMBOL));
+    ASSERT_NE(negotiate, nullptr);
+    constexpr size_t kOldSize = offsetof(skulk_plugin_info, get_proc_address);
+    alignas(skulk_plugin_info) unsigned char buf[sizeof(skulk_plugin_info) + 16];
+    std::memset(buf, 0xAB, sizeof buf);
+    skulk_plugin_info *info = reinterpret_cast<skulk_plugin_info *>(buf);
+    std::memset(buf, 0, kOldSize);
+    info->size = uint32_t(kOldSize);
+    skulk_host_api api{};
+    api.size = sizeof api;
+    EXPECT_EQ(negotiate(&api, 1, 1, info), SKULK_OK);
+    EXPECT_EQ(info->size, kOldSize);
+    EXPECT_EQ(skulk::view(info->name), "fixture_good");
+    for (size_t i = kOldSize; i < sizeof buf; ++i) ASSERT_EQ(buf[i], 0xAB) << "byte " << i << " was written";
+    if (info->shutdown) info->shutdown();
+    ::dlclose(h);
 }
 
 TEST(plugin_registry, best_prefers_tag_order_then_score) {
@@ -170,7 +222,7 @@ TEST(plugin_registry, library_stays_loaded_while_an_instance_lives_and_shutdown_
     auto plugin = registry->best(SKULK_KIND_COMPUTE);
     ASSERT_TRUE(plugin);
     const skulk_compute_v1 *vt = plugin->compute();
-    void *instance = nullptr;
+    skulk_compute_instance *instance = nullptr;
     skulk::string_sink err;
     ASSERT_EQ(vt->create(nullptr, 0, 3, SKULK_RANGE_EMBED, nullptr, 0, nullptr, &instance, err.get()), SKULK_OK)
         << err.text;
@@ -201,7 +253,7 @@ TEST(plugin_registry, cancelled_hook_reaches_plugins) {
     auto plugin = registry.best(SKULK_KIND_COMPUTE);
     ASSERT_TRUE(plugin);
     const skulk_compute_v1 *vt = plugin->compute();
-    void *instance = nullptr;
+    skulk_compute_instance *instance = nullptr;
     ASSERT_EQ(vt->create(nullptr, 0, 0, 0, nullptr, 0, nullptr, &instance, nullptr), SKULK_OK);
     std::vector<int32_t> tokens{5};
     std::vector<float> out(1);
@@ -235,7 +287,7 @@ TEST(plugin_registry, c_example_adapter_decodes_and_encodes) {
               SKULK_E_INVALID);
     EXPECT_EQ(err2.text, "POST /v1/echo needs a JSON body");
 
-    void *state = nullptr;
+    skulk_adapter_state *state = nullptr;
     skulk::string_sink wire;
     EXPECT_EQ(a->encode(&state, skulk::to_str(R"({"delta":"hi"})"), wire.get()), SKULK_OK);
     EXPECT_EQ(wire.text, "{\"delta\":\"hi\"}\n");

@@ -30,7 +30,7 @@ function customCard(id) {
     context_length: 512,
     tasks: ['TextGeneration'],
     capabilities: ['text'],
-    source: { path: join(sourceDir, '..', 'shared', 'models', 'stories260K.gguf') },
+    source: { path: join(sourceDir, 'cards', 'models', 'stories260K.gguf') }, // in the built-in cards folder: a model folder
     placement: { compatible_backends: ['cpu_blas-cpu'], backend_preference: ['cpu_blas-cpu'] },
   };
 }

@@ -7,8 +7,7 @@
 //   node --test tests/clients/runner_failure.test.mjs
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitFor } from '../harness/daemon.mjs';
 import { MODEL, startServingClient, stopServing, servingSkip, runnerPids, waitReady, importOpenAI } from './serving_helpers.mjs';
@@ -17,16 +16,13 @@ const { default: OpenAI, APIError } = await importOpenAI();
 
 let daemon;
 let client;
-let tmp;
 
 before(async () => {
   if (servingSkip) return;
-  tmp = mkdtempSync(join(tmpdir(), 'skulk-runner-failure-'));
   ({ daemon, client } = await startServingClient(OpenAI));
 });
 
 after(async () => {
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
   await stopServing(daemon);
 });
 
@@ -78,12 +74,17 @@ test('kill -9 of the runner mid-stream: a terminal error within 6 s, then served
 });
 
 test('a runner that crashes three times in a minute gives its instance up, with the reason', { skip: servingSkip }, async () => {
-  const corrupt = join(tmp, 'corrupt.gguf');
-  // GGUF magic and version, then garbage: the runner fails while loading.
-  writeFileSync(corrupt, Buffer.concat([Buffer.from('GGUF'), Buffer.from([3, 0, 0, 0]), Buffer.alloc(4096, 0xa5)]));
+  // A well-formed GGUF with no metadata and no tensors: /models/add accepts
+  // the file (it checks the container, not the model), the runner fails
+  // while loading it (no architecture). In <data-dir>/models: model files
+  // may come only from the model folders.
+  const models = join(daemon.dataDir, 'models');
+  mkdirSync(models, { recursive: true });
+  const corrupt = join(models, 'corrupt.gguf');
+  writeFileSync(corrupt, Buffer.concat([Buffer.from('GGUF'), Buffer.from([3, 0, 0, 0]), Buffer.alloc(16, 0)]));
   const id = `corrupt-${process.pid}`;
   const add = await daemon.post('/models/add', {
-    model_id: id, n_layers: 5, hidden_size: 64, num_key_value_heads: 4, context_length: 512, storage_size: 4104,
+    model_id: id, n_layers: 5, hidden_size: 64, num_key_value_heads: 4, context_length: 512, storage_size: 24,
     tasks: ['TextGeneration'],
     source: { path: corrupt }, placement: { compatible_backends: ['cpu_blas-cpu'] },
   });

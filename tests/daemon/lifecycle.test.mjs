@@ -147,7 +147,7 @@ test('broken plugins are logged with their reason and the daemon keeps serving',
     assert.match(d.stderr, /libfixture_crash_negotiate\.so refused: crashed in negotiate \(signal 6/);
     assert.match(d.stderr, /libfixture_throws\.so refused: .*threw a C\+\+ exception/);
     assert.match(d.stderr, /libfixture_wrong_major\.so refused: implements ABI major 2/);
-    assert.match(d.stderr, /plugin fixture_good 1\.2\.3 \(compute, ABI 1\.0, score 5, tags \[fixture-cpu\]\)/);
+    assert.match(d.stderr, /plugin fixture_good 1\.2\.3 \(compute, ABI 1\.1, score 5, tags \[fixture-cpu\]\)/);
   } finally {
     const r = await d.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -165,7 +165,7 @@ test('an API port already in use fails the start with exit 1 and names the port'
     // taken by any process on the machine, e.g. a runner's ephemeral socket).
     const r = await runSkulk(['--data-dir', dataDir, '--api-port', String(first.apiPort), '--cluster-port', '0', ...noPlugins()]);
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, new RegExp(`cannot serve HTTP on [^ ]*:${first.apiPort}`));
+    assert.match(r.stderr, new RegExp(`cannot serve the HTTP API on [^ ]*:${first.apiPort}: port ${first.apiPort} is already in use`));
     assert.equal(existsSync(join(dataDir, 'runtime.json')), false);
     assert.equal((await first.get('/healthz')).status, 200, 'the first daemon is unaffected');
   } finally {

@@ -12,7 +12,7 @@ const fixtures = join(buildDir, 'fixtures', 'plugins');
 const reasons = {
   'libfixture_no_entry.so': 'no entry symbol skulk_plugin_negotiate',
   'libfixture_wrong_major.so': 'implements ABI major 2',
-  'libfixture_newer_minor.so': 'needs ABI minor 1.5',
+  'libfixture_newer_minor.so': 'needs ABI minor 1.6',
   'libfixture_version_status.so': 'returned SKULK_E_VERSION (7)',
   'libfixture_unknown_kind.so': 'unknown plugin kind 9',
   'libfixture_empty_name.so': 'empty plugin name',
@@ -25,8 +25,11 @@ const reasons = {
   'libfixture_crash_negotiate.so': 'crashed in negotiate (signal 6',
   'libfixture_bad_tags.so': 'backend_tags() is not valid JSON',
   'libfixture_hangs.so': 'timed out in negotiate',
+  'libfixture_crash_proc_address.so': 'crashed in get_proc_address (signal 11',
+  'libfixture_proc_address_answers_all.so': 'an unknown name must answer NULL',
+  'libfixture_proc_address_throws.so': 'get_proc_address() threw a C++ exception',
 };
-const usable = ['libfixture_good.so', 'libfixture_good_fast.so', 'libexample_echo.so'];
+const usable = ['libfixture_good.so', 'libfixture_good_fast.so', 'libfixture_minor0.so', 'libexample_echo.so'];
 
 // One text and one JSON listing of the whole fixture dir, run side by side
 // (the hanging fixture costs each run the 5 s probe timeout).
@@ -57,7 +60,7 @@ test('text listing: every file, the refused ones with their reason, exit 0', () 
     assert.ok(blocks.get(file).includes(reason), `${file}: "${reason}" in ${blocks.get(file)}`);
   }
   for (const file of usable) assert.match(blocks.get(file), /^ {2}ok /, file);
-  assert.match(blocks.get('libfixture_good.so'), /compute fixture_good 1\.2\.3, ABI 1\.0, score 5, tags \[fixture-cpu\]/);
+  assert.match(blocks.get('libfixture_good.so'), /compute fixture_good 1\.2\.3, ABI 1\.1, score 5, tags \[fixture-cpu\]/);
   assert.match(text.stdout, new RegExp(`${Object.keys(reasons).length + usable.length} file\\(s\\) found, ${usable.length} usable`));
 });
 
@@ -75,7 +78,7 @@ test('--json listing parses and carries the same verdicts', () => {
   assert.equal(good.usable, true);
   assert.deepEqual(
     { kind: good.kind, name: good.name, version: good.version, abi: [good.abi_major, good.abi_minor], score: good.score, tags: good.backend_tags },
-    { kind: 'compute', name: 'fixture_good_fast', version: '1.2.3', abi: [1, 0], score: 9, tags: ['fixture-gpu'] });
+    { kind: 'compute', name: 'fixture_good_fast', version: '1.2.3', abi: [1, 1], score: 9, tags: ['fixture-gpu'] });
   assert.equal(byFile.get('libexample_echo.so').kind, 'adapter');
 });
 

@@ -1,9 +1,9 @@
 // libFuzzer target: arbitrary bytes through the GGUF reader, then through
 // everything that consumes a parsed file (hparams, tokenizer). Any crash,
 // sanitizer report or exception other than the documented ones is a bug.
-#include "model/gguf.hpp"
-#include "model/hparams.hpp"
-#include "model/vocab.hpp"
+#include "gguf/gguf.hpp"
+#include "gguf/hparams.hpp"
+#include "tokenizer/vocab.hpp"
 
 #include <cstdint>
 #include <string_view>

@@ -1,8 +1,8 @@
 // libFuzzer target: arbitrary text as a chat template (they come from model
 // files), parsed and rendered over a small conversation. Only TemplateError
 // may come out; crashes, hangs and sanitizer reports are bugs.
-#include "model/chat_template.hpp"
-#include "model/jinja/value.hpp"
+#include "chat_template/chat_template.hpp"
+#include "chat_template/jinja/value.hpp"
 
 #include <cstdint>
 #include <string>

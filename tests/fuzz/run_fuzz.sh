@@ -14,16 +14,16 @@ work="${2:?$usage}"
 secs="${3:-60}"
 shared="${SKULK_SHARED_DIR:-$src/../shared}"
 mkdir -p "$work/corpus" "$work/artifacts"
-m="$src/host/model"
-headers=("$m"/*.hpp "$m"/jinja/*.hpp) # a change to one rebuilds the target
+h="$src/host"
 libs=(libpcre2-8 icu-uc fmt)          # pkg-config names
 run_flags=()                          # more libFuzzer flags (a -dict)
 
 case "$target" in
   gguf)
-    sources=("$here/gguf_reader_fuzz.cpp" "$m/gguf.cpp" "$m/hparams.cpp" "$m/vocab.cpp" "$m/unicode.cpp"
-             "$m/pretokenizer.cpp" "$m/tokenizer-spm.cpp" "$m/tokenizer-bpe.cpp" "$m/tokenizer-wpm.cpp"
-             "$src/host/quant/types.cpp")
+    sources=("$here/gguf_reader_fuzz.cpp" "$h/gguf/gguf.cpp" "$h/gguf/hparams.cpp" "$h/tokenizer/vocab.cpp"
+             "$h/tokenizer/unicode.cpp" "$h/tokenizer/pretokenizer.cpp" "$h/tokenizer/tokenizer_spm.cpp"
+             "$h/tokenizer/tokenizer_bpe.cpp" "$h/tokenizer/tokenizer_wpm.cpp" "$h/quant/types.cpp")
+    headers=("$h"/gguf/*.hpp "$h"/tokenizer/*.hpp)
     # Seeds: small real files (copied: libFuzzer writes new inputs here).
     for f in stories260K.gguf TinyStories-656K-Q8_0.gguf vocab/ggml-vocab-gpt-2.gguf vocab/ggml-vocab-bert-bge.gguf \
              vocab/ggml-vocab-llama-spm.gguf; do
@@ -32,8 +32,9 @@ case "$target" in
     cp -n "$here"/seeds/*.gguf "$work/corpus/" 2>/dev/null || true
     max_len=4000000 ;;
   jinja)
-    sources=("$here/jinja_fuzz.cpp" "$m/chat_template.cpp" "$m/unicode.cpp" "$m"/jinja/*.cpp)
-    cp -n "$src"/tests/unit/model/templates/*.jinja "$work/corpus/" 2>/dev/null || true
+    sources=("$here/jinja_fuzz.cpp" "$h/chat_template/chat_template.cpp" "$h"/chat_template/jinja/*.cpp)
+    headers=("$h"/chat_template/*.hpp "$h"/chat_template/jinja/*.hpp)
+    cp -n "$src"/tests/unit/chat_template/templates/*.jinja "$work/corpus/" 2>/dev/null || true
     max_len=16384 ;;
   openai) # the adapter's request body decoder (first byte: which route)
     sources=("$here/openai_request_fuzz.cpp" "$src/plugins/adapter-openai/openai_decode.cpp")
@@ -63,7 +64,7 @@ esac
 bin="$work/${target}_fuzz"
 rebuild=0
 [ -x "$bin" ] || rebuild=1
-for s in "${sources[@]}" "${headers[@]}"; do [ "$s" -nt "$bin" ] && rebuild=1; done
+for s in "${sources[@]}" "${headers[@]}" "$src"/sdk/include/skulk/*.hpp; do [ "$s" -nt "$bin" ] && rebuild=1; done
 [ -d "$here/seeds/$target" ] && cp -n "$here/seeds/$target"/* "$work/corpus/"
 if [ "$rebuild" = 1 ]; then
   echo "building $bin"

@@ -8,10 +8,10 @@
 #include "engine/compute_session.hpp"
 #include "engine/generate.hpp"
 #include "log/logging.hpp"
-#include "model/chat_template.hpp"
-#include "model/gguf.hpp"
-#include "model/sampler.hpp"
-#include "model/vocab.hpp"
+#include "chat_template/chat_template.hpp"
+#include "gguf/gguf.hpp"
+#include "sampling/sampler.hpp"
+#include "tokenizer/vocab.hpp"
 #include "plugin/registry.hpp"
 
 #include <boost/program_options.hpp>

@@ -1,8 +1,8 @@
 // `info` and `tokenize`: read-only views of a GGUF file.
 #include "commands.hpp"
 
-#include "model/gguf.hpp"
-#include "model/vocab.hpp"
+#include "gguf/gguf.hpp"
+#include "tokenizer/vocab.hpp"
 #include "quant/types.hpp"
 
 #include <fmt/format.h>

@@ -1,8 +1,8 @@
 // skulk-gguf info FILE [--json] | tokenize FILE TEXT | synth ... OUT.gguf
 #include "commands.hpp"
 
-#include "model/gguf.hpp"
-#include "model/vocab.hpp"
+#include "gguf/gguf.hpp"
+#include "tokenizer/vocab.hpp"
 
 #include <cstdio>
 #include <exception>

@@ -1,7 +1,7 @@
 // `synth`: flags -> SynthOptions -> skulk::model::synth_model.
 #include "commands.hpp"
 
-#include "model/synth.hpp"
+#include "gguf/synth.hpp"
 
 #include <boost/program_options.hpp>
 

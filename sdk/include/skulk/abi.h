@@ -33,6 +33,22 @@
  *     backend_tags() point to static storage inside the plugin and stay valid
  *     until the library is unloaded (after shutdown()).
  *
+ * Handles: what one side makes and the other only passes back is an
+ * opaque, typed pointer (skulk_host_ctx, skulk_compute_instance,
+ * skulk_served_instance, skulk_adapter_state), as ggml's backend handles and
+ * mosquitto's plugin id are: the compiler then refuses an adapter state
+ * passed where an engine instance belongs. Only the owner knows what a
+ * handle points to; a C++ plugin converts with skulk::from_handle /
+ * skulk::to_handle (skulk/plugin.hpp). Sink and stream `ctx` stay `void *`:
+ * they are callback contexts, owned and read by the same side.
+ *
+ * Extensions: a plugin may offer functions beyond its kind's vtable through
+ * skulk_plugin_info.get_proc_address (minor 1), as Vulkan's
+ * vkGetInstanceProcAddr does. Names are "<plugin name>.<function>"; the
+ * plugin's own documentation gives each one's signature. An unknown name
+ * answers NULL. An extension never replaces a vtable slot: what every plugin
+ * of a kind must do goes into the vtable under a new minor.
+ *
  * Threads: the host may call forward/seq_* of one compute instance from one
  * thread at a time; different instances may be used from different threads.
  * Adapter decode/encode must be callable from any thread concurrently.
@@ -48,7 +64,12 @@ extern "C" {
 #endif
 
 #define SKULK_ABI_MAJOR 1 /* a breaking change: the host refuses other majors */
-#define SKULK_ABI_MINOR 0 /* fields and slots appended at the end             */
+#define SKULK_ABI_MINOR 1 /* fields and slots appended at the end             */
+/* Minor history:
+ *   0  the first release.
+ *   1  typed opaque handles (source-level only: every handle is still one
+ *      pointer, so 1.0 plugins load unchanged); skulk_plugin_info gains
+ *      get_proc_address (plugin-specific extensions by name). */
 
 #define SKULK_PLUGIN_ENTRY_SYMBOL "skulk_plugin_negotiate"
 
@@ -80,6 +101,16 @@ typedef enum skulk_log_level {
     SKULK_LOG_ERROR = 4
 } skulk_log_level;
 
+/* Opaque handles (see "Handles" above). */
+typedef struct skulk_host_ctx skulk_host_ctx;                 /* the host's, per library */
+typedef struct skulk_compute_instance skulk_compute_instance; /* a compute plugin's       */
+typedef struct skulk_served_instance skulk_served_instance;   /* a served plugin's        */
+typedef struct skulk_adapter_state skulk_adapter_state;       /* an adapter's, per response */
+
+/* Any function, as get_proc_address returns it: the caller casts it to the
+ * extension's documented signature. */
+typedef void (*skulk_proc)(void);
+
 /* A borrowed UTF-8 string: not NUL-terminated unless stated. */
 typedef struct skulk_str {
     const char *ptr;
@@ -98,10 +129,10 @@ typedef struct skulk_sink {
 typedef struct skulk_host_api {
     uint32_t size;
     uint32_t abi_minor; /* the minor the host implements */
-    void *host;
-    void (*log)(void *host, int level, skulk_str msg);
+    skulk_host_ctx *host;
+    void (*log)(skulk_host_ctx *host, int level, skulk_str msg);
     /* non-zero once the request has been cancelled by the client or host */
-    int (*cancelled)(void *host, uint64_t request_id);
+    int (*cancelled)(skulk_host_ctx *host, uint64_t request_id);
 } skulk_host_api;
 
 /* ---------------------------------------------------------------- compute */
@@ -226,17 +257,17 @@ typedef struct skulk_compute_v1 {
     skulk_status (*create)(const skulk_model_params *model, uint32_t first_layer,
                            uint32_t last_layer, uint32_t range_flags,
                            const skulk_tensor *tensors, size_t n_tensors,
-                           const skulk_compute_options *options, void **instance,
-                           skulk_sink *error);
-    skulk_status (*forward)(void *instance, const skulk_batch *batch, float *out,
+                           const skulk_compute_options *options,
+                           skulk_compute_instance **instance, skulk_sink *error);
+    skulk_status (*forward)(skulk_compute_instance *instance, const skulk_batch *batch, float *out,
                             size_t out_cap);
     /* forget positions [p0, p1) of a sequence (p1 < 0: to the end) */
-    skulk_status (*seq_drop)(void *instance, uint32_t seq_id, int32_t p0, int32_t p1);
+    skulk_status (*seq_drop)(skulk_compute_instance *instance, uint32_t seq_id, int32_t p0, int32_t p1);
     /* make dst share src's positions [0, p1) (prefix reuse) */
-    skulk_status (*seq_copy)(void *instance, uint32_t src, uint32_t dst, int32_t p1);
+    skulk_status (*seq_copy)(skulk_compute_instance *instance, uint32_t src, uint32_t dst, int32_t p1);
     /* a JSON object: {"weights_bytes":..,"kv_bytes":..,"scratch_bytes":..} */
-    skulk_status (*memory)(void *instance, skulk_sink *report_json);
-    void (*destroy)(void *instance);
+    skulk_status (*memory)(skulk_compute_instance *instance, skulk_sink *report_json);
+    void (*destroy)(skulk_compute_instance *instance);
 } skulk_compute_v1;
 
 /* ----------------------------------------------------------------- served */
@@ -248,15 +279,23 @@ typedef struct skulk_stream {
     void (*on_done)(void *ctx, skulk_status status, skulk_str final_json);
 } skulk_stream;
 
-/* Served engine: takes whole canonical chat requests. chat() blocks until the
- * request ends and calls on_done exactly once; cancellation is observed
- * through skulk_host_api.cancelled(request_id). */
+/* Served engine: takes whole canonical chat requests (docs/canonical-api.md)
+ * and answers them itself, typically by driving an external server such as
+ * llama.cpp's llama-server. Decided for minor 1: a served plugin is loaded
+ * by skulk-runner exactly as a compute plugin is (one instance per placed
+ * model, in a child process, so a crash or hang takes down a runner, never
+ * the daemon); the host keeps placement, the HTTP dialects, cancellation and
+ * metrics. config_json is the model card's settings plus the staged model
+ * file paths, as a JSON object. chat() blocks until the request ends and
+ * calls on_done exactly once; it is called from several threads at once,
+ * one per concurrent request; cancellation is observed through
+ * skulk_host_api.cancelled(request_id). */
 typedef struct skulk_served_v1 {
     uint32_t size;
-    skulk_status (*create)(skulk_str config_json, void **instance, skulk_sink *error);
-    skulk_status (*chat)(void *instance, uint64_t request_id, skulk_str request_json,
+    skulk_status (*create)(skulk_str config_json, skulk_served_instance **instance, skulk_sink *error);
+    skulk_status (*chat)(skulk_served_instance *instance, uint64_t request_id, skulk_str request_json,
                          const skulk_stream *stream);
-    void (*destroy)(void *instance);
+    void (*destroy)(skulk_served_instance *instance);
 } skulk_served_v1;
 
 /* ---------------------------------------------------------------- adapter */
@@ -273,8 +312,8 @@ typedef struct skulk_adapter_v1 {
     skulk_str routes_json;
     skulk_status (*decode)(skulk_str method, skulk_str path, skulk_str body,
                            skulk_sink *canonical_request_json, skulk_sink *error);
-    skulk_status (*encode)(void **state, skulk_str canonical_event_json, skulk_sink *wire);
-    void (*free_state)(void *state);
+    skulk_status (*encode)(skulk_adapter_state **state, skulk_str canonical_event_json, skulk_sink *wire);
+    void (*free_state)(skulk_adapter_state *state);
 } skulk_adapter_v1;
 
 /* ------------------------------------------------------------ negotiation */
@@ -296,6 +335,11 @@ typedef struct skulk_plugin_info {
     const void *vtable;
     /* called once before the library is unloaded; may be NULL */
     void (*shutdown)(void);
+    /* ---- minor 1 ---- */
+    /* An extension by name ("<plugin name>.<function>"), NULL when the
+     * plugin has none of that name. May itself be NULL (no extensions).
+     * Must be callable from any thread, before and after create(). */
+    skulk_proc (*get_proc_address)(const char *name);
 } skulk_plugin_info;
 
 /* The one exported symbol. `host` stays valid until shutdown() returns. */

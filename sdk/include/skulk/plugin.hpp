@@ -71,12 +71,23 @@ inline skulk_status answer(uint32_t host_major_min, uint32_t host_major_max, sku
     return SKULK_OK;
 }
 
+// A plugin's own object behind an opaque handle of abi.h, and back. The
+// handle types are never defined, so only these casts connect the two.
+template <class T, class Handle>
+T *from_handle(Handle *handle) noexcept {
+    return reinterpret_cast<T *>(handle);
+}
+template <class Handle, class T>
+Handle *to_handle(T *object) noexcept {
+    return reinterpret_cast<Handle *>(object);
+}
+
 // RAII owner of a plugin-made instance, released through the plugin's slot.
-template <class Destroy>
+template <class Handle, class Destroy = void (*)(Handle *)>
 class instance_ptr {
 public:
     instance_ptr() = default;
-    instance_ptr(void *p, Destroy d) : p_(p), d_(d) {}
+    instance_ptr(Handle *p, Destroy d) : p_(p), d_(d) {}
     instance_ptr(instance_ptr &&o) noexcept : p_(o.p_), d_(o.d_) { o.p_ = nullptr; }
     instance_ptr &operator=(instance_ptr &&o) noexcept {
         if (this != &o) { reset(); p_ = o.p_; d_ = o.d_; o.p_ = nullptr; }
@@ -84,11 +95,11 @@ public:
     }
     ~instance_ptr() { reset(); }
     void reset() { if (p_ && d_) d_(p_); p_ = nullptr; }
-    void *get() const { return p_; }
+    Handle *get() const { return p_; }
     explicit operator bool() const { return p_ != nullptr; }
 
 private:
-    void *p_ = nullptr;
+    Handle *p_ = nullptr;
     Destroy d_{};
 };
 

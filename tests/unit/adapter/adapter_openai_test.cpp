@@ -59,7 +59,7 @@ Decoded decode(std::string_view body, std::string_view path = "/v1/chat/completi
 
 // One response: feeds canonical events, collects the wire bytes.
 struct Response {
-    void *state = nullptr;
+    skulk_adapter_state *state = nullptr;
     std::string wire;
     ~Response() {
         if (state) plugin().vt->free_state(state);
@@ -425,7 +425,7 @@ TEST(AdapterOpenai, ErrorMidStreamIsATerminalEvent) {
     EXPECT_NE(e["error"]["message"].get<std::string>().find("the runner died"), std::string::npos);
     EXPECT_NE(e["error"]["message"].get<std::string>().find("retried"), std::string::npos);
     EXPECT_EQ(e["error"]["type"], "server_error");
-    EXPECT_EQ(e["error"]["code"], 500);
+    EXPECT_EQ(e["error"]["code"], "internal_error") << "code is always a string";
     EXPECT_EQ(std::count(s.data.begin(), s.data.end(), "[DONE]"), 0);
     EXPECT_EQ(r.feed(delta("more")), SKULK_E_INVALID);
 }
@@ -453,6 +453,20 @@ TEST(AdapterOpenai, ErrorBeforeStartOrNonStreamingIsTheEnvelope) {
     }
 }
 
+TEST(AdapterOpenai, ErrorCodesAreAlwaysStrings) {
+    {
+        Response r; // an integer code in the event: its decimal text
+        ASSERT_EQ(r.feed({{"type", "error"}, {"message", "m"}, {"status", 400}, {"code", 42}}), SKULK_OK);
+        EXPECT_EQ(json::parse(r.wire)["error"]["code"], "42");
+    }
+    for (const auto &[status, code] : std::vector<std::pair<int, std::string>>{
+             {400, "invalid_request"}, {404, "not_found"}, {503, "service_unavailable"}, {502, "internal_error"}}) {
+        Response r; // no code: one named after the status
+        ASSERT_EQ(r.feed({{"type", "error"}, {"message", "m"}, {"status", status}}), SKULK_OK);
+        EXPECT_EQ(json::parse(r.wire)["error"]["code"], code) << status;
+    }
+}
+
 TEST(AdapterOpenai, RejectsMalformedOrOutOfOrderEvents) {
     {
         Response r;
@@ -473,7 +487,7 @@ TEST(AdapterOpenai, RejectsMalformedOrOutOfOrderEvents) {
         Response r;
         EXPECT_EQ(r.feed(start("banter", true)), SKULK_E_INVALID);
     }
-    void *state = nullptr;
+    skulk_adapter_state *state = nullptr;
     skulk::string_sink sink;
     EXPECT_EQ(plugin().vt->encode(&state, skulk::to_str("{broken"), sink.get()), SKULK_E_INVALID);
     plugin().vt->free_state(state);

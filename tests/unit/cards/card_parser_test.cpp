@@ -168,6 +168,23 @@ TEST(CardParser, TagAndIdSyntax) {
     EXPECT_TRUE(is_valid_model_id("org/model:Q4_K_M-v1.2"));
     EXPECT_FALSE(is_valid_model_id(""));
     EXPECT_FALSE(is_valid_model_id("a b"));
+    // Ids name files and URL paths: one "org/name" slash, never "..".
+    EXPECT_TRUE(is_valid_model_id("a.b/c.d"));
+    for (const char *bad : {"..", "../x", "a/../b", "x..y", "a/b/c", "/a", "a/", "a//b", "a\\b"})
+        EXPECT_FALSE(is_valid_model_id(bad)) << bad;
+}
+
+TEST(CardParser, HfFilesStayInsideTheRepo) {
+    const std::string head = "model_id = \"m\"\n[placement]\ncompatible_backends = [\"cpu_blas-cpu\"]\n[source]\nhf_repo = \"o/r\"\n";
+    EXPECT_NO_THROW(parse_card_text(head + "hf_file = \"sub/m.gguf\"\n", "t", "/tmp"));
+    for (const char *bad : {"../m.gguf", "/etc/shadow", "a/../../m.gguf"}) {
+        try {
+            parse_card_text(head + "hf_file = \"" + bad + "\"\n", "t", "/tmp");
+            ADD_FAILURE() << bad << " was accepted";
+        } catch (const CardError &e) {
+            EXPECT_EQ(e.field(), "source.hf_file") << e.what();
+        }
+    }
 }
 
 // Whatever a card file holds, reading it gives a card or a CardError (a

@@ -5,6 +5,7 @@
 #include "card_test_util.hpp"
 
 #include <curl/curl.h>
+#include <fstream>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -28,7 +29,7 @@ size_t collect(char *p, size_t size, size_t n, void *out) {
 
 struct RoutesFixture : ::testing::Test {
     TempDir tmp;
-    fs::path builtin, custom;
+    fs::path builtin, custom, models, model_file;
     std::unique_ptr<cards::CardStore> store;
     std::unique_ptr<api::HttpServer> server;
 
@@ -41,6 +42,11 @@ struct RoutesFixture : ::testing::Test {
         fs::copy_file(data_dir() / "syntax.toml", builtin / "syntax.toml"); // skipped, the daemon still serves
         store = std::make_unique<cards::CardStore>(builtin, custom);
         store->reload();
+        models = tmp.path / "models";
+        fs::create_directories(models);
+        model_file = models / "x.gguf";
+        fs::copy_file(fs::path(SKULK_TEST_SOURCE_DIR) / "cards/models/stories260K.gguf", model_file);
+        store->set_model_dirs({models});
         api::HttpOptions o;
         o.bind_address = "127.0.0.1";
         o.port = 0;
@@ -74,6 +80,18 @@ struct RoutesFixture : ::testing::Test {
         return r;
     }
 
+    // A custom card whose model file is a real GGUF inside the model folder.
+    json custom_card_json(const std::string &id) const {
+        return {{"model_id", id},
+                {"name", "Custom " + id},
+                {"family", "llama"},
+                {"n_layers", 2},
+                {"context_length", 256},
+                {"tasks", {"TextGeneration"}},
+                {"source", {{"path", model_file.string()}}},
+                {"placement", {{"compatible_backends", {"cpu_blas-cpu"}}, {"max_context_tokens", nullptr}}}};
+    }
+
     json find_model(const std::string &id) {
         const auto list = request("GET", "/v1/models").j();
         for (const auto &m : list["data"])
@@ -82,23 +100,12 @@ struct RoutesFixture : ::testing::Test {
     }
 };
 
-json custom_card_json(const std::string &id) {
-    return {{"model_id", id},
-            {"name", "Custom " + id},
-            {"family", "llama"},
-            {"n_layers", 2},
-            {"context_length", 256},
-            {"tasks", {"TextGeneration"}},
-            {"source", {{"path", "/models/x.gguf"}}},
-            {"placement", {{"compatible_backends", {"cpu_blas-cpu"}}, {"max_context_tokens", nullptr}}}};
-}
-
 void expect_envelope(const Reply &r, long status, const std::string &message_part) {
     EXPECT_EQ(r.status, status) << r.body;
     const json j = json::parse(r.body);
     ASSERT_TRUE(j.contains("error")) << r.body;
     EXPECT_TRUE(j["error"].contains("type"));
-    EXPECT_TRUE(j["error"].contains("code"));
+    EXPECT_TRUE(j["error"]["code"].is_string()) << "code is always a string: " << r.body;
     EXPECT_NE(j["error"]["message"].get<std::string>().find(message_part), std::string::npos) << r.body;
 }
 
@@ -186,4 +193,56 @@ TEST_F(RoutesFixture, BuiltinCardsCannotBeReplacedOrDeleted) {
     expect_envelope(request("DELETE", "/models/custom/tiny-good"), 409, "built-in");
     expect_envelope(request("DELETE", "/models/custom/no-such-model"), 404, "no-such-model");
     EXPECT_FALSE(find_model("tiny-good").is_null());
+}
+
+TEST_F(RoutesFixture, ModelFilesOutsideTheModelFoldersAreRefusedBeforeBeingOpened) {
+    const fs::path outside = tmp.path / "outside";
+    fs::create_directories(outside);
+    fs::copy_file(model_file, outside / "m.gguf");
+    fs::create_symlink(outside / "m.gguf", models / "link.gguf"); // inside by name, outside for real
+    for (const std::string &path : {std::string("/etc/shadow"), (outside / "m.gguf").string(),
+                                   (models / ".." / "outside" / "m.gguf").string(), (models / "link.gguf").string()}) {
+        auto card = custom_card_json("escape");
+        card["source"]["path"] = path;
+        const Reply r = request("POST", "/models/add", card.dump());
+        expect_envelope(r, 400, "model files may come only from " + models.string());
+        EXPECT_EQ(r.j()["error"]["code"], "model_path_not_allowed");
+        EXPECT_EQ(r.j()["error"]["param"], "source.path");
+    }
+    EXPECT_TRUE(find_model("escape").is_null());
+}
+
+TEST_F(RoutesFixture, MissingOrCorruptModelFilesAreRefusedWithTheReason) {
+    auto missing = custom_card_json("missing");
+    missing["source"]["path"] = (models / "nope.gguf").string();
+    const Reply m = request("POST", "/models/add", missing.dump());
+    expect_envelope(m, 400, "does not exist");
+    EXPECT_EQ(m.j()["error"]["code"], "model_file_invalid");
+    EXPECT_EQ(m.j()["error"]["param"], "source.path");
+    { std::ofstream(models / "bad.gguf") << "GGUF but not really"; }
+    auto corrupt = custom_card_json("corrupt");
+    corrupt["source"]["path"] = (models / "bad.gguf").string();
+    expect_envelope(request("POST", "/models/add", corrupt.dump()), 400, "not a valid GGUF");
+    fs::create_directories(models / "dir.gguf");
+    corrupt["source"]["path"] = (models / "dir.gguf").string();
+    expect_envelope(request("POST", "/models/add", corrupt.dump()), 400, "not a regular file");
+}
+
+TEST_F(RoutesFixture, ModelIdsWithDotDotOrExtraSlashesAreRefused) {
+    for (const char *id : {"a/../b", "..", "x..y", "a/b/c", "/a", "a/", "a//b"}) {
+        const Reply r = request("POST", "/models/add", custom_card_json(id).dump());
+        expect_envelope(r, 400, "model_id");
+        EXPECT_EQ(r.j()["error"]["param"], "model_id") << id;
+    }
+    EXPECT_EQ(request("POST", "/models/add", custom_card_json("org/name:q4.v1").dump()).status, 200);
+}
+
+TEST_F(RoutesFixture, BodiesThatAreNotUtf8Are400WithTheEnvelope) {
+    const Reply r = request("POST", "/models/add", std::string("{\"model_id\":\"\xff\"}"));
+    expect_envelope(r, 400, "not valid UTF-8");
+    EXPECT_EQ(r.j()["error"]["code"], "invalid_utf8");
+    EXPECT_EQ(r.j()["error"]["param"], "body");
+    // A path with such bytes still gets its 404 (the message's bytes are replaced, not a 500).
+    const Reply p = request("GET", "/v1/models/%FF");
+    EXPECT_EQ(p.status, 404) << p.body;
 }

@@ -146,3 +146,75 @@ TEST(Master, CustomCardCommandsBecomeEvents) {
     EXPECT_EQ(std::get<CustomModelCardDeleted>(d.events[0]).model_id, "gone");
     EXPECT_FALSE(master::decide(s, Command{"c5", "n", DeleteCustomModelCard{""}}, id).ok);
 }
+
+// Self-healing: a failed instance moves to State::replacing (when its policy
+// allows), exactly one PlaceInstance with `replaces` ends that, and a delete
+// of the entry gives it up.
+TEST(Master, FailedDeleteMovesTheInstanceToReplacingAndOnePlacementEndsIt) {
+    State s = run({SessionStarted{"a", {}}, NodeJoined{{"a", "e"}}, NodeJoined{{"b", "f"}},
+                   InstanceCreated{inst("i1", {"a", "b"})}});
+    int n = 0;
+    auto ids = [&] { return "new" + std::to_string(n++); };
+    auto d = master::decide(s, Command{"c1", "b", DeleteInstance{"i1", true, "rank 0 failed"}}, ids);
+    ASSERT_TRUE(d.ok) << d.error;
+    const auto &del = std::get<InstanceDeleted>(d.events.back());
+    EXPECT_TRUE(del.replace);
+    EXPECT_NE(del.reason.find("rank 0 failed"), std::string::npos) << del.reason;
+    s = apply(s, Event{1, 4, del});
+    EXPECT_FALSE(s.instances.count("i1"));
+    ASSERT_TRUE(s.replacing.count("i1"));
+    EXPECT_EQ(s.replacing.at("i1").model_id, "m-i1");
+
+    PlaceInstance again{"m-i1", {"a"}, "Pipeline"};
+    again.replaces = "i1";
+    d = master::decide(s, Command{"c2", "a", again}, ids);
+    ASSERT_TRUE(d.ok) << d.error;
+    EXPECT_EQ(std::get<InstanceCreated>(d.events[0]).replaces, "i1");
+    const State healed = apply(s, Event{1, 5, d.events[0]});
+    EXPECT_TRUE(healed.replacing.empty());
+    EXPECT_EQ(healed.instances.size(), 1u);
+    // A second re-placement of the same entry (another node trying too) is refused.
+    EXPECT_FALSE(master::decide(healed, Command{"c3", "b", again}, ids).ok);
+    // So is the same failure reported by another rank's worker: it must not cancel the re-placement.
+    EXPECT_FALSE(master::decide(s, Command{"c3b", "a", DeleteInstance{"i1", true, "hub gone"}}, ids).ok);
+
+    // Giving it up instead: deleting the entry's id clears it.
+    d = master::decide(s, Command{"c4", "a", DeleteInstance{"i1", false, "does not fit"}}, ids);
+    ASSERT_TRUE(d.ok) << d.error;
+    EXPECT_FALSE(std::get<InstanceDeleted>(d.events[0]).replace);
+    EXPECT_TRUE(apply(s, Event{1, 5, d.events[0]}).replacing.empty());
+}
+
+TEST(Master, OnlyFailuresOfSelfHealingInstancesAreReplaced) {
+    Instance keep = inst("i2", {"b"});
+    keep.self_heal = false;
+    State s = run({SessionStarted{"a", {}}, NodeJoined{{"a", "e"}}, NodeJoined{{"b", "f"}},
+                   InstanceCreated{inst("i1", {"b"})}, InstanceCreated{keep}});
+    auto ids = [] { return std::string("x"); };
+    // A user's delete is not a failure.
+    auto d = master::decide(s, Command{"c1", "a", DeleteInstance{"i1"}}, ids);
+    ASSERT_TRUE(d.ok);
+    EXPECT_FALSE(std::get<InstanceDeleted>(d.events.back()).replace);
+    // A node leaving or timing out: the self-healing one is re-placed, the other not.
+    for (const auto &evs : {master::leave(s, "b"), [&] {
+             master::LivenessInput in;
+             in.self = "a";
+             in.now = in.session_started = Clock::now();
+             in.settle_grace = std::chrono::seconds(0);
+             in.heard["a"] = {"e", in.now};
+             return master::liveness(s, in);
+         }()}) {
+        std::map<std::string, bool> replace;
+        for (const auto &e : evs)
+            if (auto *x = std::get_if<InstanceDeleted>(&e)) replace[x->instance_id] = x->replace;
+        EXPECT_EQ(replace, (std::map<std::string, bool>{{"i1", true}, {"i2", false}}));
+    }
+}
+
+TEST(StateApply, PendingReplacementsAreCarriedAcrossSessions) {
+    State s = run({SessionStarted{"a", {}}, NodeJoined{{"a", "e"}}, InstanceCreated{inst("i1", {"a"})},
+                   InstanceDeleted{"i1", "a node of the instance timed out", true}});
+    ASSERT_EQ(s.replacing.size(), 1u);
+    const State next = apply(s, Event{2, 0, SessionStarted{"b", {}, {}, {s.replacing.at("i1")}}});
+    EXPECT_EQ(next.replacing, s.replacing);
+}

@@ -200,6 +200,47 @@ TEST(Wire, RecordsOfOlderNodesWithoutCustomCardsStillDecode) {
     EXPECT_TRUE(std::get<SnapshotReply>(d.env.body).state.custom_cards.empty());
 }
 
+TEST(Wire, SelfHealingFieldsTravelAndDefaultWhenAbsent) {
+    state::Instance inst{"i1", "llama", "Pipeline", {state::ShardAssignment{"n1", 0, 1, 0, -1, "cpu"}}, 512, false};
+    for (const state::EventBody &b : {state::EventBody{state::InstanceCreated{inst, "old"}},
+                                      state::EventBody{state::InstanceDeleted{"i1", "why", true}},
+                                      state::EventBody{state::SessionStarted{"n1", {}, {}, {inst}}}}) {
+        const state::Event e{2, 5, b};
+        state::Event back;
+        std::string err;
+        ASSERT_TRUE(decode_event(encode_event(e), back, err)) << err;
+        EXPECT_EQ(back, e);
+    }
+    state::PlaceInstance p{"m", {}, "Pipeline"};
+    p.self_heal = false;
+    p.replaces = "old";
+    auto d = decode(encode(Envelope{kWireVersion, "", "n1", CommandRequest{state::Command{"c", "n1", p}}}));
+    ASSERT_TRUE(d.ok) << d.error;
+    const auto &got = std::get<state::PlaceInstance>(std::get<CommandRequest>(d.env.body).command.body);
+    EXPECT_FALSE(got.self_heal);
+    EXPECT_EQ(got.replaces, "old");
+    d = decode(encode(Envelope{kWireVersion, "", "n1",
+                               CommandRequest{state::Command{"c", "n1", state::DeleteInstance{"i1", true, "r"}}}}));
+    ASSERT_TRUE(d.ok) << d.error;
+    EXPECT_TRUE(std::get<state::DeleteInstance>(std::get<CommandRequest>(d.env.body).command.body).failed);
+    state::State s;
+    s.replacing["i1"] = inst;
+    d = decode(encode(Envelope{kWireVersion, "", "n1", SnapshotReply{s}}));
+    ASSERT_TRUE(d.ok) << d.error;
+    EXPECT_EQ(std::get<SnapshotReply>(d.env.body).state, s);
+
+    // A record of an older node: no self_heal (on by default), no replace flag.
+    state::Event e;
+    std::string err;
+    ASSERT_TRUE(decode_event(R"({"term":1,"idx":1,"event":{"type":"InstanceCreated","data":{"instance":{"id":"i","model_id":"m",)"
+                             R"("sharding":"Pipeline","shards":[],"context_token_limit":0}}}})",
+                             e, err)) << err;
+    EXPECT_TRUE(std::get<state::InstanceCreated>(e.body).instance.self_heal);
+    ASSERT_TRUE(decode_event(R"({"term":1,"idx":2,"event":{"type":"InstanceDeleted","data":{"instance_id":"i","reason":"r"}}})",
+                             e, err)) << err;
+    EXPECT_FALSE(std::get<state::InstanceDeleted>(e.body).replace);
+}
+
 TEST(Wire, FloatingPointNumbersAreRefused) {
     // nlohmann's float -> integer conversion is undefined out of range (found by fuzz_wire_input).
     for (const char *m : {R"({"v":1.0,"ns":"","from":"a","type":"hello","body":{"port":1}})",

@@ -5,7 +5,7 @@
 // slots, every KV type and head dims that hit the vector tails.
 #include "attention.hpp"
 #include "kernels/dispatch.hpp"
-#include "kv-cache.hpp"
+#include "kv_cache.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,8 +1,8 @@
 // The bundled model card: parses, points at the shipped GGUF, and states
 // what the GGUF itself says (layers, width, KV heads, context, size).
 #include "cards/card_parser.hpp"
-#include "model/gguf.hpp"
-#include "model/hparams.hpp"
+#include "gguf/gguf.hpp"
+#include "gguf/hparams.hpp"
 #include "unit/engine/reference.hpp"
 
 #include <gtest/gtest.h>

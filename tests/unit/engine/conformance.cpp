@@ -1,7 +1,7 @@
 #include "unit/engine/conformance.hpp"
 
 #include "engine/generate.hpp"
-#include "model/sampler.hpp"
+#include "sampling/sampler.hpp"
 
 #include <algorithm>
 #include <cmath>

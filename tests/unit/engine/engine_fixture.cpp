@@ -1,7 +1,7 @@
 #include "unit/engine/engine_fixture.hpp"
 
 #include "unit/engine/reference.hpp"
-#include "model/gguf.hpp"
+#include "gguf/gguf.hpp"
 #include "plugin/registry.hpp"
 
 #include <mutex>

@@ -6,9 +6,9 @@
 
 #include "engine/generate.hpp"
 #include "engine/lend.hpp"
-#include "model/gguf.hpp"
-#include "model/hparams.hpp"
-#include "model/sampler.hpp"
+#include "gguf/gguf.hpp"
+#include "gguf/hparams.hpp"
+#include "sampling/sampler.hpp"
 
 #include <skulk/plugin.hpp>
 
@@ -223,7 +223,7 @@ TEST(EngineErrors, MissingTensorIsNamed) {
     o.n_ctx = 64;
     o.n_batch_max = 8;
     o.n_seq_max = 1;
-    void *inst = nullptr;
+    skulk_compute_instance *inst = nullptr;
     string_sink err;
     const ComputePlugin p = cpu_blas_plugin();
     EXPECT_EQ(p.vtable->create(&abi, 0, 4, SKULK_RANGE_EMBED | SKULK_RANGE_HEAD, ts.data(), ts.size(), &o, &inst, err.get()),
@@ -238,7 +238,7 @@ TEST(EngineErrors, UnknownArchitectureIsUnsupported) {
     params.arch = "mamba";
     const std::vector<skulk_tensor> ts = engine::lend_tensors(*file, 0, 4, SKULK_RANGE_EMBED | SKULK_RANGE_HEAD);
     const skulk_model_params abi = model::to_abi(params);
-    void *inst = nullptr;
+    skulk_compute_instance *inst = nullptr;
     string_sink err;
     const ComputePlugin p = cpu_blas_plugin();
     EXPECT_EQ(p.vtable->create(&abi, 0, 4, 3, ts.data(), ts.size(), nullptr, &inst, err.get()), SKULK_E_UNSUPPORTED);
@@ -273,7 +273,7 @@ TEST(EngineOptions, NullOptionsUseDefaults) {
     const std::vector<skulk_tensor> ts = engine::lend_tensors(*file, 0, 4, SKULK_RANGE_EMBED | SKULK_RANGE_HEAD);
     const skulk_model_params abi = model::to_abi(params);
     const ComputePlugin p = cpu_blas_plugin();
-    void *inst = nullptr;
+    skulk_compute_instance *inst = nullptr;
     string_sink err;
     ASSERT_EQ(p.vtable->create(&abi, 0, 4, 3, ts.data(), ts.size(), nullptr, &inst, err.get()), SKULK_OK) << err.text;
     int32_t tok = 1, pos = 511; // the last position of the model's 512-token context

@@ -7,9 +7,9 @@
 #include "unit/engine/reference.hpp"
 
 #include "engine/lend.hpp"
-#include "model/gguf.hpp"
-#include "model/hparams.hpp"
-#include "model/synth.hpp"
+#include "gguf/gguf.hpp"
+#include "gguf/hparams.hpp"
+#include "gguf/synth.hpp"
 
 #include <skulk/plugin.hpp>
 
@@ -206,7 +206,7 @@ std::vector<float> engine_logits(const model::GgufFile &f, const model::ModelPar
     o.n_seq_max = 1;
     o.kv_type = SKULK_KV_F32;
     const ComputePlugin plugin = cpu_blas_plugin();
-    void *inst = nullptr;
+    skulk_compute_instance *inst = nullptr;
     string_sink err;
     EXPECT_EQ(plugin.vtable->create(&abi, 0, p.n_layer - 1, SKULK_RANGE_EMBED | SKULK_RANGE_HEAD, ts.data(), ts.size(), &o, &inst, err.get()),
               SKULK_OK)

@@ -1,7 +1,7 @@
 // The engine's thread pool: every share of every run() runs exactly once and
 // is complete when run() returns, also when workers are slow to wake (the
 // caller then takes their shares over) and across many back-to-back runs.
-#include "thread-pool.hpp"
+#include "thread_pool.hpp"
 
 #include <gtest/gtest.h>
 

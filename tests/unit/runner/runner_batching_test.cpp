@@ -75,7 +75,11 @@ TEST(RunnerBatching, SameSeedSameTextConcurrently) {
 
 TEST(RunnerBatching, LongPrefillDoesNotStallRunningStreams) {
     // 32-token prompt chunks: a ~400-token prompt takes ~13 steps, and each
-    // step also advances every decoding stream by one token.
+    // step also advances every decoding stream by one token. The property is
+    // about order, not time (a loaded machine stretches both alike): between
+    // the long request's start and its first delta, every running stream
+    // emits a delta per prefill chunk. Events come over one socket, so their
+    // arrival order is the runner's send order.
     RunnerProcess runner({"--prefill-chunk", "32"});
     ASSERT_TRUE(runner.wait_status("ready", kReady)) << runner.log();
     RunnerClient client(runner.endpoint());
@@ -96,10 +100,9 @@ TEST(RunnerBatching, LongPrefillDoesNotStallRunningStreams) {
     ASSERT_TRUE(lo.started) << lo.last.dump();
     const int n_prompt = lo.events.front().body.at("prompt_tokens").get<int>();
     EXPECT_GE(n_prompt, 350);
-    const auto t_start = lo.events.front().at;
-    const auto t_first = std::find_if(lo.events.begin(), lo.events.end(),
-                                      [](const Event &e) { return e.body.at("type") == "delta"; })->at;
-    const auto prefill = t_first - t_start;
+    const uint64_t seq_start = lo.events.front().seq;
+    const uint64_t seq_first = std::find_if(lo.events.begin(), lo.events.end(),
+                                            [](const Event &e) { return e.body.at("type") == "delta"; })->seq;
     for (const auto &id : running) client.cancel(id);
     client.wait_all(running, kRun);
     client.wait_all({"long"}, kRun);
@@ -108,19 +111,14 @@ TEST(RunnerBatching, LongPrefillDoesNotStallRunningStreams) {
     for (const auto &id : running) {
         const Outcome &o = client.outcome(id);
         EXPECT_EQ(o.last.value("finish_reason", ""), "cancelled") << id << " ended early: " << o.last.dump();
-        std::vector<steady_clock::time_point> at;
+        int during = 0;
         for (const auto &e : o.events)
-            if (e.body.at("type") == "delta" && e.at >= t_start && e.at <= t_first) at.push_back(e.at);
-        // One token per step while the prompt went through in chunks.
-        EXPECT_GE(static_cast<int>(at.size()), chunks - 2) << id;
-        steady_clock::duration max_gap{0};
-        for (size_t i = 1; i < at.size(); ++i) max_gap = std::max(max_gap, at[i] - at[i - 1]);
-        std::printf("%s: %zu deltas, max gap %.2f ms during the %d-token prefill of %.2f ms (%d chunks)\n", id.c_str(),
-                    at.size(), duration<double, std::milli>(max_gap).count(), n_prompt,
-                    duration<double, std::milli>(prefill).count(), chunks);
-        EXPECT_LT(max_gap * 2, prefill) << id << ": max gap " << duration<double, std::milli>(max_gap).count()
-                                        << " ms during a prefill of " << duration<double, std::milli>(prefill).count()
-                                        << " ms";
+            if (e.body.at("type") == "delta" && e.seq > seq_start && e.seq < seq_first) ++during;
+        // One token per step while the prompt went through in chunks (the
+        // first and last chunk may share a step with the start and the
+        // first delta). A prefill that stalled the streams shows ~0 here.
+        std::printf("%s: %d deltas during the %d-token prefill (%d chunks)\n", id.c_str(), during, n_prompt, chunks);
+        EXPECT_GE(during, chunks - 2) << id << ": " << during << " deltas while " << chunks << " prompt chunks went through";
     }
 }
 

@@ -152,7 +152,7 @@ bool RunnerClient::receive_one(milliseconds timeout) {
     if (zmq::poll(&item, 1, timeout) <= 0) return false;
     zmq::message_t m;
     if (!dealer_.recv(m, zmq::recv_flags::dontwait)) return false;
-    Event e{nlohmann::json::parse(m.to_string_view()), steady_clock::now()};
+    Event e{nlohmann::json::parse(m.to_string_view()), steady_clock::now(), ++received_};
     EXPECT_EQ(e.body.value("v", 0), 1) << e.body.dump();
     const std::string id = e.body.value("command_id", "");
     const std::string type = e.body.value("type", "");

@@ -57,6 +57,7 @@ private:
 struct Event {
     nlohmann::json body;
     std::chrono::steady_clock::time_point at;
+    uint64_t seq = 0; // arrival order over every id on this client (one socket: the runner's send order)
 };
 
 struct Outcome {
@@ -89,6 +90,7 @@ private:
     zmq::socket_t dealer_;
     std::map<std::string, Outcome> outcomes_;
     std::vector<nlohmann::json> unrouted_;
+    uint64_t received_ = 0;
 };
 
 // A completion request as the API would send it.

@@ -3,8 +3,8 @@
 // cancellation and slot reuse, bad messages, status lines, clean stops.
 #include "unit/runner/runner_harness.hpp"
 
-#include "model/gguf.hpp"
-#include "model/hparams.hpp"
+#include "gguf/gguf.hpp"
+#include "gguf/hparams.hpp"
 
 #include <gtest/gtest.h>
 
