@@ -1,5 +1,7 @@
 #include "api/http_server.hpp"
 
+#include "api/auth.hpp"
+#include "api/cors.hpp"
 #include "api/utf8_check.hpp"
 
 #include <civetweb.h>
@@ -34,6 +36,8 @@ const char *reason_phrase(int status) {
     case 202: return "Accepted";
     case 204: return "No Content";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 409: return "Conflict";
@@ -245,7 +249,7 @@ void HttpResponse::send(int status, std::string_view content_type, std::string_v
     sent_ = status;
     mg_printf(conn_,
               "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\n"
-              "Access-Control-Allow-Origin: *\r\nCache-Control: no-cache\r\n%s\r\n",
+              "Cache-Control: no-cache\r\n%s\r\n",
               status, reason_phrase(status), int(content_type.size()), content_type.data(), body.size(),
               extra_headers_.c_str());
     if (!body.empty()) mg_write(conn_, body.data(), body.size());
@@ -272,7 +276,7 @@ void HttpResponse::start_stream(int status, std::string_view content_type) {
     sent_ = status;
     mg_printf(conn_,
               "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nTransfer-Encoding: chunked\r\n"
-              "Access-Control-Allow-Origin: *\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n%s\r\n",
+              "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n%s\r\n",
               status, reason_phrase(status), int(content_type.size()), content_type.data(), extra_headers_.c_str());
 }
 
@@ -432,10 +436,9 @@ int HttpServer::dispatch(mg_connection *conn) {
         req.headers[name] = ri->http_headers[i].value;
     }
     HttpResponse res(conn);
-    if (req.method == "OPTIONS") { // CORS preflight
-        mg_printf(conn, "HTTP/1.1 204 No Content\r\nAccess-Control-Allow-Origin: *\r\n"
-                        "Access-Control-Allow-Methods: GET, POST, PUT, DELETE, OPTIONS\r\n"
-                        "Access-Control-Allow-Headers: *\r\nContent-Length: 0\r\n\r\n");
+    if (options_.cors) apply_cors(*options_.cors, req, res);
+    if (req.method == "OPTIONS") { // CORS preflight (cors.cpp)
+        answer_preflight(options_.cors ? *options_.cors : CorsPolicy{}, req, res);
         return 204;
     }
     bool path_known = false;
@@ -448,6 +451,7 @@ int HttpServer::dispatch(mg_connection *conn) {
             if (observer) observer(route ? std::string_view(route->pattern) : std::string_view("(unmatched)"), res.outcome());
         }
     } count{observer_, route, res};
+    if (options_.api_keys && !options_.api_keys->admit(req, res)) return res.outcome(); // auth.cpp: 401/403
     if (!route) {
         if (path_known)
             res.send_error(405, "method " + req.method + " not allowed on " + req.path);

@@ -19,6 +19,9 @@ struct mg_context;
 
 namespace skulk::api {
 
+class ApiKeys;     // auth.hpp
+struct CorsPolicy; // cors.hpp
+
 struct HttpRequest {
     std::string method;
     std::string path;                       // without the query string
@@ -31,7 +34,7 @@ struct HttpRequest {
 class HttpResponse {
 public:
     explicit HttpResponse(mg_connection *conn) : conn_(conn) {}
-    // A whole response. Content-Length is set; CORS is always allowed.
+    // A whole response. Content-Length is set.
     void send(int status, std::string_view content_type, std::string_view body);
     void send_json(int status, std::string_view json) { send(status, "application/json", json); }
     // The error envelope of API.md: {"error":{"message","type","param","code"}}.
@@ -39,7 +42,8 @@ public:
     // empty); `param` names the request field at fault (null when empty).
     void send_error(int status, std::string_view message, std::string_view type = {},
                     std::string_view code = {}, std::string_view param = {});
-    // An extra header line for the response sent next (e.g. Retry-After).
+    // An extra header line for the response sent next (e.g. Retry-After,
+    // CORS, WWW-Authenticate).
     void add_header(std::string_view name, std::string_view value);
     // A streamed response (SSE, NDJSON): chunked transfer encoding.
     void start_stream(int status, std::string_view content_type);
@@ -88,6 +92,8 @@ struct HttpOptions {
     // of the previous response.
     int keep_alive_timeout_ms = 10000;
     size_t max_body_bytes = 8 << 20; // larger bodies get 413
+    std::shared_ptr<ApiKeys> api_keys;       // null: no API keys asked
+    std::shared_ptr<const CorsPolicy> cors;  // null: CORS off
 };
 
 class HttpServer {

@@ -182,7 +182,7 @@ void register_model_routes(HttpServer &server, cards::CardStore &store, cluster:
         json body;
         try {
             body = json::parse(req.body);
-        } catch (const json::parse_error &e) {
+        } catch (const json::exception &e) { // parse_error, or out_of_range for 1e400
             return res.send_error(400, std::string("invalid JSON body: ") + e.what(), "invalid_request_error", "invalid_json");
         }
         if (!body.is_object())

@@ -70,7 +70,7 @@ void send_place_failure(HttpResponse &res, const placing::Placed &p, std::string
 bool parse_body(const HttpRequest &req, HttpResponse &res, json &body) {
     try {
         body = json::parse(req.body);
-    } catch (const json::parse_error &e) {
+    } catch (const json::exception &e) { // parse_error, or out_of_range for 1e400
         res.send_error(400, std::string("request body is not valid JSON: ") + e.what(), "invalid_request_error");
         return false;
     }

@@ -186,10 +186,17 @@ struct Node::Impl {
         d.set(zmq::sockopt::linger, 0);
         d.set(zmq::sockopt::immediate, 1); // never queue for a peer that is not connected
         secure_client(d);
-        d.connect(router_endpoint(endpoint));
+        d.connect(from_bind_address(router_endpoint(endpoint)));
         dealers.emplace(endpoint, std::move(d));
         dialing[endpoint] = Clock::time_point{};
         log->debug("dialing {}", endpoint);
+    }
+
+    // With a specific bind address our requests also leave from it, so a
+    // peer's ROUTER (Peer-Address of our hello) learns where we listen.
+    std::string from_bind_address(const std::string &ep) const {
+        if (opt.bind_address == "*" || opt.bind_address == "0.0.0.0" || ep.rfind("tcp://", 0) != 0) return ep;
+        return "tcp://" + opt.bind_address + ":0;" + ep.substr(6);
     }
 
     void hang_up(const std::string &endpoint) {

@@ -2,6 +2,7 @@
 
 #include "common/paths.hpp"
 #include "common/version.hpp"
+#include "config/access_options.hpp"
 #include "config/yaml_config.hpp"
 
 #include <boost/program_options.hpp>
@@ -29,6 +30,7 @@ const char *env(const char *name) {
     return v && *v ? v : nullptr;
 }
 
+bool flag_given(const po::variables_map &vm, const char *name) { return vm.count(name) && !vm[name].defaulted(); }
 // An integer setting from the environment within [lo, hi]; "" when fine or
 // unset, else the error naming the variable.
 std::string int_from_env(const char *name, int lo, int hi, int &out) {
@@ -55,8 +57,10 @@ ParseResult parse_daemon_args(int argc, char **argv) {
     std::vector<std::string> plugin_dirs, peers, model_dirs, unexpected;
     std::string cards_dir;
     std::string data_dir, config_file;
+    std::string cors_origins;
 
-    po::options_description desc("Usage: skulk-host [options]\n       skulk-host plugins [--plugin-dir DIR] [--json]\n\nOptions");
+    po::options_description desc("Usage: skulk-host [options]\n       skulk-host plugins [--plugin-dir DIR] [--json]\n"
+                                 "       skulk-host api-key add|hash --scope inference|admin [--file FILE] [--label TEXT]\n\nOptions");
     desc.add_options()
         ("help,h", "show this help and exit")
         ("version", "print the version and exit")
@@ -75,6 +79,11 @@ ParseResult parse_daemon_args(int argc, char **argv) {
         ("place", po::value<std::vector<std::string>>(&o.place_models), "place this model at startup (repeatable)")
         ("verbose,v", "more logging (-v debug, -vv trace); counted, not parsed here")
         ("quiet,q", "less logging (-q warnings, -qq errors)");
+    desc.add_options()
+        ("api-bind", po::value<std::string>(&o.api_bind), "address the HTTP API listens on (default 0.0.0.0 = every interface; $SKULK_API_BIND)")
+        ("api-keys", po::value<std::string>(&o.api_keys_file), "API key file: requests need a key (default $SKULK_API_KEYS; see skulk-host api-key)")
+        ("cors-origins", po::value<std::string>(&cors_origins), "origins allowed by CORS, a,b (default $SKULK_CORS_ORIGINS; none: CORS off)")
+        ("cluster-bind", po::value<std::string>(&o.cluster_bind), "address the cluster ports and runner sockets listen on (default * = every interface; $SKULK_CLUSTER_BIND)");
 
     po::variables_map vm;
     try {
@@ -150,6 +159,19 @@ ParseResult parse_daemon_args(int argc, char **argv) {
     if (o.cluster_namespace.empty())
         if (const char *e = env("SKULK_NAMESPACE")) o.cluster_namespace = e;
     if (const char *e = env("SKULK_CLUSTER_SECRET")) o.cluster_secret = e;
+    if (!flag_given(vm, "api-bind"))
+        if (const char *e = env("SKULK_API_BIND")) o.api_bind = e;
+    if (!flag_given(vm, "cluster-bind"))
+        if (const char *e = env("SKULK_CLUSTER_BIND")) o.cluster_bind = e;
+    if (o.api_keys_file.empty())
+        if (const char *e = env("SKULK_API_KEYS")) o.api_keys_file = e;
+    if (!flag_given(vm, "cors-origins"))
+        if (const char *e = env("SKULK_CORS_ORIGINS")) cors_origins = e;
+    o.cors_origins = split_origins(cors_origins);
+    const bool api_bind_given = flag_given(vm, "api-bind") || env("SKULK_API_BIND");
+    const bool cluster_bind_given = flag_given(vm, "cluster-bind") || env("SKULK_CLUSTER_BIND");
+    if (auto why = check_bind_address(o.api_bind); !why.empty()) return bad("--api-bind / SKULK_API_BIND " + why);
+    if (auto why = check_bind_address(o.cluster_bind); !why.empty()) return bad("--cluster-bind / SKULK_CLUSTER_BIND " + why);
 
     // skulk.yaml: --config FILE, else <data-dir>/skulk.yaml when present.
     // Keys given by a flag or variable above win over the file.
@@ -170,6 +192,10 @@ ParseResult parse_daemon_args(int argc, char **argv) {
             return bad("SKULK_REQUIRE_CLUSTER_SECRET must be 0 or 1, got \"" + v + "\"");
         if (!v.empty()) given.insert("cluster.require_secret");
     }
+    if (api_bind_given) given.insert("api.bind");
+    if (cluster_bind_given) given.insert("cluster.bind");
+    if (!o.api_keys_file.empty()) given.insert("api.keys");
+    if (!cors_origins.empty()) given.insert("api.cors_origins");
     if (!o.model_dirs.empty()) given.insert("models.dirs");
     if (env("SKULK_API_THREADS")) given.insert("api.threads");
     if (env("SKULK_API_HEAD_TIMEOUT_MS")) given.insert("api.head_timeout_ms");
@@ -182,6 +208,7 @@ ParseResult parse_daemon_args(int argc, char **argv) {
     if (o.require_cluster_secret && o.cluster_secret.empty())
         return bad("no cluster secret is set and --require-secret (SKULK_REQUIRE_CLUSTER_SECRET, cluster.require_secret) "
                    "refuses to start without one: set SKULK_CLUSTER_SECRET or cluster.secret");
+    if (o.api_bind == "*") o.api_bind = "0.0.0.0"; // civetweb takes an address, ZeroMQ takes * too
     return r;
 }
 

@@ -40,6 +40,10 @@ struct Options {
     std::vector<std::string> place_models;   // --place MODEL_ID
     // logging
     int verbosity = 0;                       // -v +1, -q -1
+    // access (access_options.hpp; docs/operations.md "Security")
+    std::string api_keys_file;               // --api-keys / SKULK_API_KEYS / api.keys ("": no keys asked)
+    std::vector<std::string> cors_origins;   // --cors-origins / SKULK_CORS_ORIGINS / api.cors_origins ({}: CORS off)
+    std::string cluster_bind = "*";          // --cluster-bind / SKULK_CLUSTER_BIND / cluster.bind; runners bind there too
 };
 
 enum class ParseOutcome { run, exit_ok, exit_error };

@@ -1,5 +1,7 @@
 #include "config/yaml_config.hpp"
 
+#include "config/access_options.hpp"
+
 #include <yaml-cpp/yaml.h>
 
 #include <functional>
@@ -71,6 +73,18 @@ std::vector<std::string> list_value(const YAML::Node &n) {
     return out;
 }
 
+std::string bind_value(const YAML::Node &n) {
+    std::string s = scalar(n);
+    if (auto why = check_bind_address(s); !why.empty()) throw BadValue{why};
+    return s;
+}
+std::vector<std::string> origins_value(const YAML::Node &n) {
+    if (!n.IsSequence()) return split_origins(scalar(n));
+    std::vector<std::string> out;
+    for (const auto &item : n) out.push_back(scalar(item));
+    return out;
+}
+
 } // namespace
 
 std::string local_host_name() {
@@ -79,8 +93,25 @@ std::string local_host_name() {
     return buf;
 }
 
+namespace {
+std::string apply_yaml_document(const std::filesystem::path &file, Options &o, const std::set<std::string> &explicit_keys,
+                                const std::string &host_name);
+} // namespace
+
+// yaml-cpp throws from as<>() on a key that is not a plain name (a list or
+// a mapping as key, found by fuzz_yaml_input): the whole file is then refused.
 std::string apply_yaml_config(const std::filesystem::path &file, Options &o, const std::set<std::string> &explicit_keys,
                               const std::string &host_name) {
+    try {
+        return apply_yaml_document(file, o, explicit_keys, host_name);
+    } catch (const YAML::Exception &e) {
+        return file.string() + ": line " + std::to_string(e.mark.line + 1) + ": keys must be plain names (" + e.msg + ")";
+    }
+}
+
+namespace {
+std::string apply_yaml_document(const std::filesystem::path &file, Options &o, const std::set<std::string> &explicit_keys,
+                                const std::string &host_name) {
     YAML::Node root;
     try {
         root = YAML::LoadFile(file.string());
@@ -101,8 +132,15 @@ std::string apply_yaml_config(const std::filesystem::path &file, Options &o, con
         {"cluster.force_master", [&](const YAML::Node &n) { o.force_master = bool_value(n); }},
         {"cluster.require_secret", [&](const YAML::Node &n) { o.require_cluster_secret = bool_value(n); }},
         {"api.port", [&](const YAML::Node &n) { o.api_port = port_value(n); }},
-        {"api.bind", [&](const YAML::Node &n) { o.api_bind = scalar(n); }},
+        {"api.bind", [&](const YAML::Node &n) { o.api_bind = bind_value(n); }},
         {"api.enabled", [&](const YAML::Node &n) { o.no_api = !bool_value(n); }},
+        // access (access_options.hpp)
+        {"api.keys", [&](const YAML::Node &n) { // relative: to the yaml file's folder
+             const std::filesystem::path p = scalar(n);
+             o.api_keys_file = (p.is_relative() ? file.parent_path() / p : p).string();
+         }},
+        {"api.cors_origins", [&](const YAML::Node &n) { o.cors_origins = origins_value(n); }},
+        {"cluster.bind", [&](const YAML::Node &n) { o.cluster_bind = bind_value(n); }},
         {"api.threads", [&](const YAML::Node &n) { o.api_threads = int_value(n, 1, 65536); }},
         {"api.head_timeout_ms", [&](const YAML::Node &n) { o.api_head_timeout_ms = int_value(n, 100, 600000); }},
         {"models.dirs", [&](const YAML::Node &n) { o.model_dirs = dirs_value(n); }},
@@ -161,5 +199,7 @@ std::string apply_yaml_config(const std::filesystem::path &file, Options &o, con
     }
     return "";
 }
+
+} // namespace
 
 } // namespace skulk::config

@@ -9,10 +9,13 @@
 //     secret: s3cret            # SKULK_CLUSTER_SECRET: CURVE on all cluster traffic
 //     force_master: false       # --force-master
 //     require_secret: false     # --require-secret / SKULK_REQUIRE_CLUSTER_SECRET
+//     bind: "*"                 # --cluster-bind: cluster ports and runner sockets
 //   api:
 //     port: 52415               # --api-port
-//     bind: 0.0.0.0
+//     bind: 0.0.0.0             # --api-bind
 //     enabled: true             # false = --no-api
+//     keys: api_keys            # --api-keys / SKULK_API_KEYS (relative: to this file)
+//     cors_origins: [https://chat.example.com]   # --cors-origins / SKULK_CORS_ORIGINS
 //     threads: 2048             # SKULK_API_THREADS: connections served at once
 //     head_timeout_ms: 5000     # SKULK_API_HEAD_TIMEOUT_MS: request head deadline
 //   models:

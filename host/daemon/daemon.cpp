@@ -1,6 +1,8 @@
 #include "daemon/daemon.hpp"
 
+#include "api/auth.hpp"
 #include "api/cluster_routes.hpp"
+#include "api/cors.hpp"
 #include "api/http_server.hpp"
 #include "api/inference_routes.hpp"
 #include "api/model_routes.hpp"
@@ -157,6 +159,7 @@ int Daemon::run() {
         co.port = d.options.cluster_port;
         co.bootstrap_peers = d.options.bootstrap_peers;
         co.force_master = d.options.force_master;
+        co.bind_address = d.options.cluster_bind;
         co.data_dir = d.options.data_dir;
         if (auto err = cluster::apply_env_overrides(co); !err.empty()) {
             d.log->error("{}", err);
@@ -175,6 +178,7 @@ int Daemon::run() {
         wo.data_dir = d.options.data_dir;
         wo.plugin_dirs = d.plugins->dirs();
         wo.cluster_secret = d.options.cluster_secret;
+        wo.listen_host = d.options.cluster_bind; // runner hub and request sockets: where peers reach this node
         d.worker = std::make_unique<worker::Worker>(wo, *d.cluster, *d.cards, *d.plugins);
         d.worker->attach(); // the listener goes in before the node starts
         worker::attach_card_sync(*d.cluster, *d.cards); // custom cards follow the replicated State
@@ -197,6 +201,10 @@ int Daemon::run() {
         // alike): see docs/operations.md "HTTP limits".
         http_options.threads = d.options.api_threads;
         http_options.head_timeout_ms = d.options.api_head_timeout_ms;
+        if (auto err = api::configure_access(d.options.api_keys_file, d.options.cors_origins, http_options); !err.empty()) {
+            d.log->error("{}", err);
+            return 1;
+        }
         d.http = std::make_unique<api::HttpServer>(http_options);
         d.register_routes(*d.http);
         try {

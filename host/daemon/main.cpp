@@ -1,5 +1,7 @@
-// skulk-host: the cluster daemon. `skulk-host plugins` lists plugins;
-// anything else runs the daemon (a stray word is a usage error, exit 2).
+// skulk-host: the cluster daemon. `skulk-host plugins` lists plugins,
+// `skulk-host api-key` makes API keys (api/auth_cli.hpp); anything else runs
+// the daemon (a stray word is a usage error, exit 2).
+#include "api/auth_cli.hpp"
 #include "config/options.hpp"
 #include "daemon/daemon.hpp"
 #include "log/log_control.hpp"
@@ -29,6 +31,7 @@ void raise_open_file_limit() {
 
 int main(int argc, char **argv) {
     if (argc > 1 && std::strcmp(argv[1], "plugins") == 0) return skulk::plugin::plugins_command(argc - 1, argv + 1);
+    if (argc > 1 && std::strcmp(argv[1], "api-key") == 0) return skulk::api::api_key_command(argc - 1, argv + 1);
 
     auto parsed = skulk::config::parse_daemon_args(argc, argv);
     if (parsed.outcome != skulk::config::ParseOutcome::run) {

@@ -40,6 +40,7 @@ bool parse_name(const std::array<std::pair<Enum, const char *>, N> &table, const
 }
 
 template <class... Ts> struct overloaded : Ts... { using Ts::operator()...; };
+template <class... Ts> overloaded(Ts...) -> overloaded<Ts...>; // clang < 17 does not deduce aggregates (the wire fuzzer is built with clang)
 
 } // namespace
 

@@ -270,7 +270,7 @@ struct Worker::Impl {
         if (shard.world_size > 1)
             a.insert(a.end(), {shard.rank == 0 ? "--pipeline-listen" : "--pipeline-hub", pipeline_address});
         // Rank 0 also serves the APIs of other nodes, so a client may use any node.
-        if (shard.rank == 0) a.insert(a.end(), {"--request-listen", "tcp://*:*"});
+        if (shard.rank == 0) a.insert(a.end(), {"--request-listen", "tcp://" + options.listen_host + ":*"});
         if (!options.cluster_secret.empty()) s.env.push_back("SKULK_CLUSTER_SECRET=" + options.cluster_secret);
         return s;
     }
@@ -412,8 +412,8 @@ struct Worker::Impl {
             for (const auto &shard : inst.shards)
                 if (shard.node_id == options.node_id) {
                     std::string address;
-                    // Every interface: other nodes reach us at whatever address they know us by.
-                    if (shard.world_size > 1 && shard.rank == 0) address = "tcp://*:*";
+                    // Where the cluster binds: other nodes reach us there (every interface by default).
+                    if (shard.world_size > 1 && shard.rank == 0) address = "tcp://" + options.listen_host + ":*";
                     if (shard.world_size > 1 && shard.rank > 0) {
                         address = hub_of(s, inst);
                         if (address.empty()) break; // rank 0 has not bound its hub yet: a later State has it

@@ -33,6 +33,7 @@ struct WorkerOptions {
     std::filesystem::path runner_executable;        // empty: runner_executable_default()
     int runner_threads = 0;                         // 0: the runner decides
     std::string cluster_secret;                     // given to runners (SKULK_CLUSTER_SECRET): their sockets speak CURVE
+    std::string listen_host = "*";                  // runners' TCP sockets bind here (the cluster bind address)
     std::chrono::milliseconds restart_delay{200};
 };
 

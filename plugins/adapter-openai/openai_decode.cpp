@@ -355,7 +355,7 @@ std::string decode_request(std::string_view method, std::string_view path, std::
     json in;
     try {
         in = json::parse(body);
-    } catch (const json::parse_error &e) {
+    } catch (const json::exception &e) { // parse_error, and out_of_range for a number like 1e400
         invalid(std::string("We could not parse the JSON body of your request: ") + e.what());
     }
     if (!in.is_object()) invalid(std::string("Invalid request body: expected a JSON object, but got ") + type_name(in) + ".");

@@ -72,8 +72,9 @@ export function runSkulk(args, { env = {}, timeoutMs = 30000 } = {}) {
 }
 
 export class Daemon {
-  constructor(child, dataDir, ownsDataDir) {
+  constructor(child, dataDir, ownsDataDir, apiHost = '127.0.0.1') {
     this.child = child;
+    this.apiHost = apiHost; // where the API is reached (--api-bind)
     this.pid = child.pid;
     this.dataDir = dataDir;
     this.ownsDataDir = ownsDataDir;
@@ -93,7 +94,7 @@ export class Daemon {
   get apiPort() { return this.runtime?.apiPort; }
   get clusterPort() { return this.runtime?.clusterPort; }
   get nodeId() { return this.runtime?.nodeId; }
-  get baseUrl() { return `http://127.0.0.1:${this.apiPort}`; }
+  get baseUrl() { return `http://${this.apiHost}:${this.apiPort}`; }
 
   // Reads runtime.json (null while it is not there yet).
   readRuntime() {
@@ -160,7 +161,8 @@ export class Daemon {
 //   env:      extra environment (SKULK_* ...)
 //   dataDir:  reuse a directory (kept on stop) instead of a fresh temp one
 //   ready:    extra predicate on the runtime info, e.g. (r) => r.clusterPort
-export async function startDaemon({ args = [], env = {}, dataDir, ready, timeoutMs = 30000 } = {}) {
+//   apiHost:  the address to reach the API at (with --api-bind)
+export async function startDaemon({ args = [], env = {}, dataDir, ready, timeoutMs = 30000, apiHost } = {}) {
   const ownsDataDir = !dataDir;
   dataDir = dataDir || mkdtempSync(join(tmpdir(), 'skulk-test-'));
   rmSync(join(dataDir, 'runtime.json'), { force: true }); // a stale one from an earlier run
@@ -174,7 +176,7 @@ export async function startDaemon({ args = [], env = {}, dataDir, ready, timeout
   // The durable skulk.log goes in the data dir, not the shared ~/.cache/skulk/logs.
   const child = spawn(binary, argv, { env: { SKULK_BEACONS: '0', SKULK_LOG_DIR: join(dataDir, 'logs'), ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'] });
-  const d = new Daemon(child, dataDir, ownsDataDir);
+  const d = new Daemon(child, dataDir, ownsDataDir, apiHost);
   live.add(d);
   // Fails the wait at once if the process cannot start or dies while starting.
   const died = new Promise((_, reject) => {

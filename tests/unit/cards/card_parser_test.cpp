@@ -218,3 +218,29 @@ TEST(CardParser, MutatedFilesGiveACardOrACardError) {
     }
     EXPECT_GT(errors, 0);
 }
+
+TEST(CardParser, TextThatIsNotUtf8IsACardErrorWithItsLine) {
+    // toml11 3.7 read past its buffer on an invalid UTF-8 string (found by fuzz_card_input; ASan).
+    const std::string crash = "mo= 64\n'model_id = #tin\xc4'-ba.d-type\"\nfami \npma~\"\nn_layathf";
+    for (const std::string &text : {crash, std::string("model_id = \"a\"\nfamily = \"\xed\xa0\x80\"\n"), // a surrogate
+                                    std::string("model_id = \"a\xc0\xaf\"\n"),                          // overlong '/'
+                                    std::string("model_id = \"a\xe2\x82\"")}) {                         // truncated
+        try {
+            parse_card_text(text, "bad.toml", "/cards");
+            ADD_FAILURE() << "accepted: " << text;
+        } catch (const CardError &e) {
+            EXPECT_NE(std::string(e.what()).find("not valid UTF-8"), std::string::npos) << e.what();
+        }
+    }
+    try {
+        parse_card_text(crash, "bad.toml", "/cards");
+    } catch (const CardError &e) {
+        EXPECT_EQ(e.line(), 2u);
+    }
+    // Valid multi-byte text passes the check (the card then lacks fields).
+    try {
+        parse_card_text("model_id = \"a\"\n# caf\xc3\xa9 \xf0\x9f\xa6\x8a\n", "ok.toml", "/cards");
+    } catch (const CardError &e) {
+        EXPECT_EQ(std::string(e.what()).find("UTF-8"), std::string::npos) << e.what();
+    }
+}

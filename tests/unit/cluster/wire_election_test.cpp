@@ -260,3 +260,18 @@ TEST(Wire, SelfHealingFieldsTravelAndDefaultWhenAbsent) {
                              e, err)) << err;
     EXPECT_FALSE(std::get<state::InstanceDeleted>(e.body).replace);
 }
+
+TEST(Wire, FloatingPointNumbersAreRefused) {
+    // nlohmann's float -> integer conversion is undefined out of range (found by fuzz_wire_input).
+    for (const char *m : {R"({"v":1.0,"ns":"","from":"a","type":"hello","body":{"port":1}})",
+                          R"({"v":1,"ns":"","from":"a","type":"hello","body":{"port":1e10}})",
+                          R"({"v":8888888888888888888888888881,"ns":"","from":"a","type":"hello","body":{"port":1}})"}) {
+        const auto d = decode(m);
+        EXPECT_FALSE(d.ok) << m;
+        EXPECT_NE(d.error.find("floating-point"), std::string::npos) << d.error;
+    }
+    skulk::state::Event e;
+    std::string error;
+    EXPECT_FALSE(decode_event(R"({"term":1.5,"idx":0,"event":{"type":"NodeLeft","data":{"node_id":"a"}}})", e, error));
+    EXPECT_TRUE(decode(R"({"v":1,"ns":"","from":"a","type":"hello","body":{"port":1}})").ok);
+}
