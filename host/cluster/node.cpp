@@ -31,14 +31,6 @@ using namespace std::chrono_literals;
 constexpr size_t kMaxSessionEvents = 100000; // kept in memory for gaps and /events
 constexpr auto kQuorumWait = 10s;             // a placement change waits this long for a quorum to hold it
 
-// A command this node could not get to a master: worth retrying shortly.
-CommandReply unavailable(const std::string &command_id, std::string why) {
-    CommandReply r;
-    r.command_id = command_id;
-    r.error = std::move(why);
-    r.refusal = state::Refusal::unavailable;
-    return r;
-}
 
 // "tcp://host:port" -> {host, port}; port -1 when malformed.
 std::pair<std::string, int> split_endpoint(const std::string &ep) {
@@ -598,14 +590,14 @@ struct Node::Impl {
                 ++it;
                 continue;
             } else {
-                p->reply.set_value(unavailable(p->command.command_id, "no master is elected yet; retry shortly"));
+                p->reply.set_value(unavailable_reply(p->command.command_id, "no master is elected yet; retry shortly"));
             }
             it = waiting.erase(it);
         }
         for (auto it = inflight.begin(); it != inflight.end();) {
             auto &p = it->second;
             if (now >= p->deadline || p->sent_to != election->master()) {
-                p->reply.set_value(unavailable(
+                p->reply.set_value(unavailable_reply(
                     it->first, now >= p->deadline ? "the master did not answer in time" : "the master changed; retry the request"));
                 it = inflight.erase(it);
             } else {
@@ -651,7 +643,7 @@ struct Node::Impl {
                 answer_once_held(c->command, decide(c->command), std::move(send), now);
                 return;
             }
-            reply = unavailable(c->command.command_id, "this node is not the master");
+            reply = unavailable_reply(c->command.command_id, "this node is not the master");
         } else if (std::get_if<SnapshotRequest>(&env->body)) {
             if (session_term) reply = SnapshotReply{state};
         } else if (auto *g = std::get_if<GapRequest>(&env->body)) {
@@ -888,7 +880,7 @@ void Node::stop() {
     if (!d.running.exchange(false)) return;
     if (d.thread.joinable()) d.thread.join();
     std::lock_guard lk(d.mu);
-    for (auto &p : d.submitted) p->reply.set_value(unavailable(p->command.command_id, "the node is stopping"));
+    for (auto &p : d.submitted) p->reply.set_value(unavailable_reply(p->command.command_id, "the node is stopping"));
     d.submitted.clear();
 }
 
@@ -945,11 +937,11 @@ CommandReply Node::submit(state::CommandBody body, std::chrono::milliseconds tim
     const std::string id = p->command.command_id;
     {
         std::lock_guard lk(d.mu);
-        if (!d.running) return unavailable(id, "the cluster is not running");
+        if (!d.running) return unavailable_reply(id, "the cluster is not running");
         d.submitted.push_back(std::move(p));
     }
     if (fut.wait_for(timeout + 2s) != std::future_status::ready)
-        return unavailable(id, "the cluster did not answer in time");
+        return unavailable_reply(id, "the cluster did not answer in time");
     return fut.get();
 }
 

@@ -8,18 +8,6 @@ bool QuorumReplies::needs_quorum(const state::Command &c) {
            std::holds_alternative<state::DeleteCustomModelCard>(c.body);
 }
 
-namespace {
-
-CommandReply unconfirmed(const std::string &command_id, std::string why) {
-    CommandReply r;
-    r.command_id = command_id;
-    r.error = std::move(why);
-    r.refusal = state::Refusal::unavailable;
-    return r;
-}
-
-} // namespace
-
 void QuorumReplies::hold(CommandReply reply, uint64_t term, int64_t idx, Clock::time_point deadline, Answer answer) {
     held_.push_back(Held{std::move(reply), term, idx, deadline, std::move(answer)});
 }
@@ -30,14 +18,14 @@ void QuorumReplies::settle(uint64_t session_term, size_t quorum, const std::func
         CommandReply r = it->reply;
         // Not confirmed is "unavailable" (the API answers 503: retry).
         if (session_term != it->term) {
-            r = unconfirmed(r.command_id, "the master lost its quorum before a majority confirmed the change; it may "
+            r = unavailable_reply(r.command_id, "the master lost its quorum before a majority confirmed the change; it may "
                                           "not have taken effect: retry");
         } else if (holders(it->idx) < quorum) {
             if (now < it->deadline) {
                 ++it;
                 continue;
             }
-            r = unconfirmed(r.command_id,
+            r = unavailable_reply(r.command_id,
                             "a majority of the cluster did not confirm the change in time; it may or may not take effect");
         }
         const Answer answer = std::move(it->answer);
@@ -49,7 +37,7 @@ void QuorumReplies::settle(uint64_t session_term, size_t quorum, const std::func
 void QuorumReplies::fail_all(const std::string &why) {
     auto held = std::move(held_);
     held_.clear();
-    for (auto &h : held) h.answer(unconfirmed(h.reply.command_id, why));
+    for (auto &h : held) h.answer(unavailable_reply(h.reply.command_id, why));
 }
 
 } // namespace skulk::cluster

@@ -104,6 +104,14 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ElectionKey, forced, clock, seniority, comman
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Heartbeat, port, key, master_id, master_term, last_idx, peers, leaving,
                                                 incarnation)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Hello, port, incarnation)
+CommandReply unavailable_reply(const std::string &command_id, std::string why) {
+    CommandReply r;
+    r.command_id = command_id;
+    r.error = std::move(why);
+    r.refusal = state::Refusal::unavailable;
+    return r;
+}
+
 void to_json(json &j, const CommandReply &r) {
     j = json{{"command_id", r.command_id}, {"ok", r.ok}, {"error", r.error}, {"created_ids", r.created_ids},
              {"refusal", state::to_string(r.refusal)}};

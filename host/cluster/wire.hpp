@@ -77,6 +77,9 @@ struct CommandReply {
     // it, from an older node, reads as none and counts as invalid).
     state::Refusal refusal = state::Refusal::none;
 };
+// A command that reached no master, or one whose change a majority did not
+// confirm: refusal "unavailable" (the API answers 503: retry shortly).
+CommandReply unavailable_reply(const std::string &command_id, std::string why);
 struct SnapshotRequest {};
 struct SnapshotReply { state::State state; };
 struct GapRequest { uint64_t term = 0; int64_t since = -1; }; // events with idx > since
