@@ -108,7 +108,6 @@ int Daemon::run() {
     auto &d = *impl_;
     // Before any thread starts: every thread inherits the mask, this one waits.
     const sigset_t stop_signals = block_stop_signals();
-    log::set_node_id(d.node_id); // JSON log lines carry it from here on
 
     std::error_code ec;
     std::filesystem::create_directories(d.options.data_dir, ec);
@@ -132,6 +131,7 @@ int Daemon::run() {
         return 1;
     }
     d.node_id = d.identity.node_id;
+    log::set_node_id(d.node_id); // JSON log lines carry it from here on
     d.log->info("skulk-host {} starting, node id {} ({} identity), data dir {}", kVersion, d.node_id,
                 d.identity.created ? "new" : "lasting", d.options.data_dir.string());
     // Before any thread starts: the registry forks a probe child per plugin.

@@ -268,7 +268,8 @@ test('a silent node is timed out and its instance is placed again on the survivo
     try {
       const bad = await master.post('/place_instance', { model_id: MODEL, self_heal: 'yes' });
       assert.equal(bad.status, 400, bad.text);
-      assert.equal(bad.json.error.code, 'self_heal');
+      assert.equal(bad.json.error.code, 'invalid_value');
+      assert.equal(bad.json.error.param, 'self_heal');
 
       const [b] = others;
       const id = await placeOn(master, ds, [b]);
