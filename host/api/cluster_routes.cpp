@@ -182,7 +182,7 @@ void register_cluster_routes(HttpServer &server, cluster::Node &node) {
         const std::string id = req.params.at(0);
         if (!node.view().state.instances.count(id))
             return res.send_error(404, "No instance " + id, "invalid_request_error", "instance_not_found");
-        const auto r = node.submit(DeleteInstance{id}, std::chrono::seconds(15));
+        const auto r = node.submit(DeleteInstance{id, false, {}}, std::chrono::seconds(15));
         if (!r.ok) return send_command_failure(res, r);
         res.send_json(200, json{{"message", "Command received."}, {"command_id", r.command_id}, {"instance_id", id}}.dump());
     });

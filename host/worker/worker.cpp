@@ -464,7 +464,7 @@ struct Worker::Impl {
         auto it = view.state.instances.find(instance_id);
         if (it == view.state.instances.end()) return;
         const state::Instance old = it->second;
-        const auto del = node.submit(state::DeleteInstance{instance_id}, std::chrono::seconds(5));
+        const auto del = node.submit(state::DeleteInstance{instance_id, false, {}}, std::chrono::seconds(5));
         if (!del.ok) {
             log->warn("could not delete refused instance {}: {}", instance_id, del.error);
             return;
