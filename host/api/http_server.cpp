@@ -2,7 +2,7 @@
 
 #include "api/auth.hpp"
 #include "api/cors.hpp"
-#include "api/utf8_check.hpp"
+#include "skulk/utf8.hpp"
 
 #include <civetweb.h>
 #include <nlohmann/json.hpp>
@@ -473,7 +473,7 @@ int HttpServer::dispatch(mg_connection *conn) {
             return 413;
         }
     }
-    if (const size_t bad = first_invalid_utf8(req.body); bad != std::string_view::npos) {
+    if (const size_t bad = utf8::first_invalid(req.body); bad != std::string_view::npos) {
         res.send_error(400, "the request body is not valid UTF-8 (ill-formed byte sequence at byte offset " +
                                 std::to_string(bad) + "); JSON bodies must be UTF-8",
                        "invalid_request_error", "invalid_utf8", "body");

@@ -1,5 +1,7 @@
 #include "cards/card_parser.hpp"
 
+#include "skulk/utf8.hpp"
+
 #include <algorithm>
 #include <array>
 #include <fstream>
@@ -275,40 +277,11 @@ ParsedCard parse_card_document(const toml::value &root, const std::string &origi
     return out;
 }
 
-namespace {
-
-// The offset of the first byte that is not well-formed UTF-8 (RFC 3629:
-// no overlong forms, surrogates or code points above U+10FFFF), or npos.
-size_t invalid_utf8_at(std::string_view s) {
-    size_t i = 0;
-    while (i < s.size()) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        size_t n = 0;
-        uint32_t cp = 0, min = 0;
-        if (c < 0x80) { ++i; continue; }
-        if ((c & 0xE0) == 0xC0) n = 1, cp = c & 0x1F, min = 0x80;
-        else if ((c & 0xF0) == 0xE0) n = 2, cp = c & 0x0F, min = 0x800;
-        else if ((c & 0xF8) == 0xF0) n = 3, cp = c & 0x07, min = 0x10000;
-        else return i;
-        if (i + n >= s.size()) return i; // truncated sequence
-        for (size_t k = 1; k <= n; ++k) {
-            const auto cc = static_cast<unsigned char>(s[i + k]);
-            if ((cc & 0xC0) != 0x80) return i;
-            cp = (cp << 6) | (cc & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
-        i += n + 1;
-    }
-    return std::string_view::npos;
-}
-
-} // namespace
-
 ParsedCard parse_card_text(std::string_view toml_text, const std::string &origin, const fs::path &base_dir) {
     // TOML is UTF-8. Checked here because toml11 3.7's own check of a string
     // reads past its buffer (found by fuzz_card_input: heap-buffer-overflow
     // in parse_literal_string's error path).
-    if (const size_t bad = invalid_utf8_at(toml_text); bad != std::string_view::npos)
+    if (const size_t bad = utf8::first_invalid(toml_text); bad != std::string_view::npos)
         throw CardError(origin, uint32_t(1 + std::count(toml_text.begin(), toml_text.begin() + long(bad), '\n')), "",
                         "not valid UTF-8 (byte " + std::to_string(bad) + "); a card is UTF-8 text");
     std::istringstream in{std::string(toml_text)};

@@ -65,6 +65,19 @@ inline int decode_one(std::string_view s, size_t i, uint32_t &cpt) {
     return n;
 }
 
+// The byte offset of the first ill-formed sequence in `s` (overlong forms,
+// surrogates, code points past U+10FFFF and a sequence cut short by the end
+// included), or std::string_view::npos when all of it is well-formed.
+inline size_t first_invalid(std::string_view s) {
+    for (size_t i = 0; i < s.size();) {
+        uint32_t c = 0;
+        const int n = decode_one(s, i, c);
+        if (n <= 0) return i;
+        i += size_t(n);
+    }
+    return std::string_view::npos;
+}
+
 // Decodes UTF-8; each byte that starts no valid sequence becomes U+FFFD.
 inline std::vector<uint32_t> decode(std::string_view s) {
     std::vector<uint32_t> out;
