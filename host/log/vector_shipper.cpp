@@ -1,5 +1,7 @@
 #include "log/vector_shipper.hpp"
 
+#include "common/child_setup.hpp"
+
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -19,12 +21,6 @@ extern char **environ;
 
 namespace skulk::log {
 namespace {
-
-[[noreturn]] void child_fail(const char *msg) {
-    const ssize_t n = ::write(2, msg, std::strlen(msg));
-    (void)n;
-    ::_exit(127);
-}
 
 // Waits up to `timeout` for the child behind pidfd to exit.
 bool wait_exit(int pidfd, std::chrono::milliseconds timeout) {
@@ -130,12 +126,7 @@ bool VectorShipper::spawn(int &pidfd, pid_t &pid) {
         return false;
     }
     if (pid == 0) {
-        if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) child_fail("skulk: prctl(PR_SET_PDEATHSIG) failed\n");
-        if (::getppid() != parent) ::_exit(127);
-        sigset_t none;
-        sigemptyset(&none);
-        ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        ::signal(SIGPIPE, SIG_DFL);
+        become_child_of(parent);
         if (::dup2(p[0], 0) < 0) child_fail("skulk: dup2 failed\n");
         ::close_range(3, ~0U, 0);
         ::execve(argv[0], argv.data(), envp.data());

@@ -1,5 +1,7 @@
 #include "worker/child_process.hpp"
 
+#include "common/child_setup.hpp"
+
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -27,14 +29,6 @@ namespace {
 void close_fd(int &fd) {
     if (fd >= 0) ::close(fd);
     fd = -1;
-}
-
-// Between fork and exec only async-signal-safe calls are allowed: write a
-// fixed message and leave.
-[[noreturn]] void child_fail(const char *msg) {
-    const ssize_t n = ::write(2, msg, std::strlen(msg));
-    (void)n;
-    ::_exit(127);
 }
 
 } // namespace
@@ -87,16 +81,7 @@ ChildProcess ChildProcess::spawn(const SpawnSpec &spec) {
         throw std::system_error(err, std::generic_category(), "fork");
     }
     if (pid == 0) {
-        // The runner must not outlive the daemon (DESIGN.md section 2).
-        if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) child_fail("skulk: prctl(PR_SET_PDEATHSIG) failed\n");
-        // The parent may have died before prctl took effect: then we were
-        // already re-parented and no signal will ever come.
-        if (::getppid() != parent) ::_exit(127);
-        // Undo what the daemon set for itself: blocked stop signals, ignored SIGPIPE.
-        sigset_t none;
-        sigemptyset(&none);
-        ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        ::signal(SIGPIPE, SIG_DFL);
+        become_child_of(parent);
         if (::dup2(control[1], 0) < 0 || ::dup2(status[1], 3) < 0) child_fail("skulk: dup2 failed\n");
         // Every other descriptor of the daemon (sockets, other runners' pipes) stays out.
         ::close_range(4, ~0U, 0);
