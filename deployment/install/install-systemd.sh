@@ -11,6 +11,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 die() { echo "install-systemd.sh: $*" >&2; exit 1; }
 say() { echo "install-systemd.sh: $*"; }
+# shellcheck source=service-lib.sh
+. "$here/service-lib.sh"
 
 no_vector=0 uninstall=0 binary=""
 while [ $# -gt 0 ]; do
@@ -46,20 +48,7 @@ fi
 # The binary: --binary, else the checkout's build, else skulk-host on PATH (a packaged install).
 checkout=0
 [ -e "$repo/.git" ] && checkout=1
-# SKULK_BUILD_DIR as deployment/dev.sh reads it: absolute, or relative to the checkout.
-build_dir="${SKULK_BUILD_DIR:-build}"
-case "$build_dir" in /*) ;; *) build_dir="$repo/$build_dir" ;; esac
-if [ -z "$binary" ]; then
-  if [ -x "$build_dir/bin/skulk-host" ]; then
-    binary="$build_dir/bin/skulk-host"
-  elif [ "$checkout" = 0 ] && command -v skulk-host >/dev/null 2>&1; then
-    binary="$(command -v skulk-host)"
-  else
-    die "skulk-host is not built: $build_dir/bin/skulk-host does not exist. Run deployment/dev.sh build first (or pass --binary PATH)."
-  fi
-fi
-[ -x "$binary" ] || die "$binary is not an executable skulk-host (--binary)"
-binary="$(cd "$(dirname "$binary")" && pwd)/$(basename "$binary")"
+skulk_resolve_binary "Run deployment/dev.sh build first (or pass --binary PATH)."
 
 mkdir -p "$unit_dir" "$skulk_dir/logs"
 
@@ -69,11 +58,9 @@ if [ ! -e "$env_file" ]; then
   # --no-vector: JSON on stdout (the journal) for an external shipper instead.
   external=0
   [ "$no_vector" = 1 ] && external=1
-  sed -e "s|^SKULK_AUTO_UPDATE=.*|SKULK_AUTO_UPDATE=$checkout|" \
-      -e "s|^SKULK_LOGGING_EXTERNAL=.*|SKULK_LOGGING_EXTERNAL=$external|" \
-      "$here/skulk.env.example" >"$env_file.tmp"
-  chmod 600 "$env_file.tmp"
-  mv "$env_file.tmp" "$env_file"
+  skulk_write_env_file "$here/skulk.env.example" "$env_file" \
+    -e "s|^SKULK_AUTO_UPDATE=.*|SKULK_AUTO_UPDATE=$checkout|" \
+    -e "s|^SKULK_LOGGING_EXTERNAL=.*|SKULK_LOGGING_EXTERNAL=$external|"
   say "wrote $env_file (edit it, then: systemctl --user restart skulk)"
 else
   say "kept your $env_file (diff it against $here/skulk.env.example for new settings)"
